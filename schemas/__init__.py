@@ -1,0 +1,1 @@
+"""Pydantic models: HTTP bodies, Kafka payloads, pipeline specifications, settings."""

@@ -1,0 +1,49 @@
+"""The one settings class that every Batchline process reads (environment prefix ``BATCHLINE_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BATCHLINE_", env_file=None, extra="ignore")
+
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
+    )
+    store_url: str = Field(
+        "sqlite+aiosqlite:///data/results.db",
+        description="SQLAlchemy URL of the results store (sqlite+aiosqlite or postgresql+asyncpg).",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis URL for limits shared across API processes; unset = in-process."
+    )
+    topic_prefix: str = Field("batchline", description="Prefix of every Kafka topic name.")
+    partitions: int = Field(8, ge=1, le=1024, description="Partitions of the topics Batchline creates.")
+    data_dir: Path = Field(Path("data"), description="Where workers keep table state and the broker its log.")
+    pipelines_dir: Path | None = Field(
+        None, description="Directory of pipeline spec files (YAML or JSON) beside the built-ins."
+    )
+    hash_secret: SecretStr = Field(
+        SecretStr("batchline-dev-secret-change-me"),
+        description="Server secret of the keyed-hash (HMAC-SHA256) transform step.",
+    )
+    worker_metrics_port: int = Field(
+        9108, ge=0, le=65535, description="Port of a worker's /metrics (0 = pick a free one)."
+    )
+    worker_table_store: str = Field(
+        "rocksdb://", description="Faust table store: rocksdb:// (durable) or memory://."
+    )
+    sync_wait_s: float = Field(30.0, ge=0, description="How long a submit waits before it answers 202.")
+    max_body_bytes: int = Field(20_000_000, ge=1, description="Largest request body accepted.")
+    results_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Age after which results are purged.")
+    log_level: str = Field("INFO", description="Log level of every process.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
