@@ -8,6 +8,7 @@ Kafka payloads, stored results) goes through these two functions.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -36,9 +37,20 @@ def _position(exc: Exception) -> str:
     return f"character {pos}" if pos is not None else "an unknown position"
 
 
+def _encode_other(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def dumps(value: Any) -> bytes:
     return simplejson.dumps(
-        value, use_decimal=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        value,
+        use_decimal=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        default=_encode_other,
     ).encode()
 
 

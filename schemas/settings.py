@@ -23,8 +23,12 @@ class Settings(BaseSettings):
         None, description="Redis URL for limits shared across API processes; unset = in-process."
     )
     topic_prefix: str = Field("batchline", description="Prefix of every Kafka topic name.")
-    partitions: int = Field(8, ge=1, le=1024, description="Partitions of the topics Batchline creates.")
-    data_dir: Path = Field(Path("data"), description="Where workers keep table state and the broker its log.")
+    partitions: int = Field(
+        8, ge=1, le=1024, description="Partitions of the topics Batchline creates."
+    )
+    data_dir: Path = Field(
+        Path("data"), description="Where workers keep table state and the broker its log."
+    )
     pipelines_dir: Path | None = Field(
         None, description="Directory of pipeline spec files (YAML or JSON) beside the built-ins."
     )
@@ -35,12 +39,19 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         9108, ge=0, le=65535, description="Port of a worker's /metrics (0 = pick a free one)."
     )
+    worker_metrics_host: str = Field(
+        "127.0.0.1", description="Address a worker's /metrics listens on (0.0.0.0 in containers)."
+    )
     worker_table_store: str = Field(
         "rocksdb://", description="Faust table store: rocksdb:// (durable) or memory://."
     )
-    sync_wait_s: float = Field(30.0, ge=0, description="How long a submit waits before it answers 202.")
+    sync_wait_s: float = Field(
+        30.0, ge=0, description="How long a submit waits before it answers 202."
+    )
     max_body_bytes: int = Field(20_000_000, ge=1, description="Largest request body accepted.")
-    results_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Age after which results are purged.")
+    results_ttl_s: int = Field(
+        7 * 24 * 3600, ge=60, description="Age after which results are purged."
+    )
     log_level: str = Field("INFO", description="Log level of every process.")
 
 

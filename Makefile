@@ -1,0 +1,50 @@
+# The verbs: run, test, lint, fmt, bench. Each sets up what it needs on a fresh machine.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint fmt bench schemathesis kafka-jars services services-stop clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+kafka-jars: $(STAMP)
+	$(BIN)/python -c "from batchline.broker import ensure_kafka_jars; print(ensure_kafka_jars())"
+
+## make run: broker + worker + API on http://127.0.0.1:8000 (SQLite store); Ctrl-C stops all.
+run: $(STAMP) kafka-jars
+	$(BIN)/batchline dev
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+services:
+	bash scripts/services.sh
+
+services-stop:
+	bash scripts/services.sh stop
+
+## make test: everything on a fresh machine; PostgreSQL and Redis it started are stopped after.
+test: $(STAMP) kafka-jars
+	@set -e; eval "$$(bash scripts/services.sh)"; \
+	export BATCHLINE_TEST_POSTGRES_URL BATCHLINE_TEST_REDIS_URL; \
+	trap 'bash scripts/services.sh stop' EXIT; \
+	$(MAKE) --no-print-directory lint; \
+	$(BIN)/pytest tests/unit tests/integration
+
+bench: $(STAMP) kafka-jars
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

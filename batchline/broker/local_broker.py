@@ -1,0 +1,219 @@
+"""A real Apache Kafka broker in KRaft combined mode, run as a local JVM process.
+
+The log directory is formatted once; its ``server.properties`` keeps the controller port chosen
+then, because a standalone KRaft quorum records its voter's address at format time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from batchline.broker.provision import LOG4J_CONFIG_PATH, ensure_kafka_jars
+from batchline.errors import BatchlineError
+
+HEAP_MB = 512
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+SERVER_PROPERTIES = "server.properties"
+
+
+class BrokerError(BatchlineError):
+    """The local broker could not be started or did not answer."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = Path(java_home) / "bin" / "java" if java_home else None
+    if candidate is not None and candidate.exists():
+        return str(candidate)
+    found = shutil.which("java")
+    if found is None:
+        raise BrokerError("Java 17 or newer is needed to run Kafka: apt-get install openjdk-17-jre")
+    return found
+
+
+def _properties(port: int, controller_port: int, log_dir: Path) -> str:
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={log_dir}",
+            "num.partitions=8",
+            "auto.create.topics.enable=true",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=8",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            # A single-node development broker: no reason to make the first consumer group wait.
+            "group.initial.rebalance.delay.ms=0",
+            "log.retention.hours=168",
+            "",
+        ]
+    )
+
+
+def _read_controller_port(config: Path) -> int:
+    for line in config.read_text().splitlines():
+        if line.startswith("controller.quorum.bootstrap.servers="):
+            return int(line.rsplit(":", 1)[1])
+    raise BrokerError(f"{config} names no controller; delete its folder to start afresh")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerLayout:
+    data_dir: Path
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "log"
+
+    @property
+    def config(self) -> Path:
+        return self.data_dir / SERVER_PROPERTIES
+
+    @property
+    def formatted(self) -> bool:
+        return (self.log_dir / "meta.properties").exists() and self.config.exists()
+
+
+def prepare(data_dir: Path, port: int, libs: Path) -> BrokerLayout:
+    """Writes the broker's config and formats its log directory the first time."""
+    layout = BrokerLayout(data_dir.resolve())
+    layout.data_dir.mkdir(parents=True, exist_ok=True)
+    if layout.formatted:
+        controller_port = _read_controller_port(layout.config)
+        layout.config.write_text(_properties(port, controller_port, layout.log_dir))
+        return layout
+    controller_port = free_port()
+    while controller_port == port:
+        controller_port = free_port()
+    layout.config.write_text(_properties(port, controller_port, layout.log_dir))
+    command = [
+        _java(),
+        "-cp",
+        f"{libs}/*",
+        *_log_properties(layout),
+        "kafka.tools.StorageTool",
+        "format",
+        "--standalone",
+        "--cluster-id",
+        uuid.uuid4().hex[:22],
+        "--config",
+        str(layout.config),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise BrokerError(f"Formatting {layout.log_dir} failed:\n{result.stdout}{result.stderr}")
+    return layout
+
+
+def _log_properties(layout: BrokerLayout) -> list[str]:
+    return [
+        f"-Dlog4j2.configurationFile={LOG4J_CONFIG_PATH}",
+        f"-Dbatchline.broker.logdir={layout.data_dir}",
+        # Kafka stops itself on SIGTERM; log4j's own hook would only race it and complain.
+        "-Dlog4j.shutdownHookEnabled=false",
+    ]
+
+
+def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """Starts the broker process (not yet ready: see :func:`wait_ready`)."""
+    if _port_in_use(port):
+        raise BrokerError(
+            f"Port {port} is already taken: stop what runs there, pick another with --port, "
+            "or use that broker with --kafka 127.0.0.1:{port}."
+        )
+    libs = ensure_kafka_jars()
+    layout = prepare(data_dir, port, libs)
+    command = [
+        _java(),
+        f"-Xmx{HEAP_MB}m",
+        f"-Xms{HEAP_MB // 2}m",
+        "-XX:+UseG1GC",
+        "-XX:TieredStopAtLevel=1",
+        "-Djava.awt.headless=true",
+        *_log_properties(layout),
+        "-cp",
+        f"{libs}/*",
+        "kafka.Kafka",
+        str(layout.config),
+    ]
+    # A session of its own: Ctrl-C reaches the supervisor, which stops the broker in its turn.
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
+
+
+async def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
+    """True when a broker at ``bootstrap`` serves metadata."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refusals are expected while starting
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        return False
+    finally:
+        await admin.close()
+
+
+def wait_ready(
+    bootstrap: str,
+    process: subprocess.Popen[bytes] | None = None,
+    timeout_s: float = READY_TIMEOUT_S,
+) -> float:
+    """Blocks until the broker answers; returns the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if process is not None and process.poll() is not None:
+            raise BrokerError(
+                f"The Kafka broker exited with code {process.returncode}; see its log"
+            )
+        if asyncio.run(broker_answers(bootstrap)):
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise BrokerError(f"No Kafka broker answered at {bootstrap} within {timeout_s:.0f} s")
+
+
+def stop(process: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> int:
+    """SIGTERM (Kafka's controlled shutdown), then SIGKILL if it does not exit in time."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode

@@ -1,0 +1,127 @@
+"""The `batchline` command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from batchline.errors import BatchlineError
+
+app = typer.Typer(
+    help="Batchline: batch transformation over Kafka and Faust.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"batchline: {exc}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def broker(
+    port: Annotated[int, typer.Option(help="Port of the PLAINTEXT listener.")] = 9092,
+    data_dir: Annotated[Path, typer.Option(help="Where the broker keeps its log.")] = Path(
+        "data/kafka"
+    ),
+) -> None:
+    """Run a local Apache Kafka broker (KRaft) in the foreground until Ctrl-C or SIGTERM."""
+    from batchline import broker as local_broker
+
+    try:
+        process = local_broker.start(data_dir, port)
+    except BatchlineError as exc:
+        _fail(exc)
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        seconds = local_broker.wait_ready(f"127.0.0.1:{port}", process)
+        typer.echo(
+            f"Kafka {local_broker.kafka_version()} ready on 127.0.0.1:{port} in {seconds:.1f} s",
+            err=True,
+        )
+        process.wait()
+    except KeyboardInterrupt:
+        pass
+    except BatchlineError as exc:
+        local_broker.stop(process)
+        _fail(exc)
+    finally:
+        local_broker.stop(process)
+
+
+@app.command()
+def worker() -> None:
+    """Run one Faust worker (configured by the BATCHLINE_* settings)."""
+    from schemas.settings import Settings
+    from streams.worker import run_worker
+
+    run_worker(Settings())
+
+
+@app.command()
+def api(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API with uvicorn."""
+    import uvicorn
+
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
+    api_key: Annotated[
+        str | None, typer.Option(help="Development API key (default: a new random one).")
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="Broker log, SQLite store, worker state.")] = Path(
+        "data"
+    ),
+    kafka: Annotated[
+        str | None, typer.Option(help="Use this broker (HOST:PORT) instead of starting one.")
+    ] = None,
+    kafka_port: Annotated[int, typer.Option(help="Port of the broker it starts.")] = 9092,
+) -> None:
+    """Start a broker, a worker and the API together; Ctrl-C stops all of them."""
+    from batchline.devstack import run_dev_stack
+
+    try:
+        code = run_dev_stack(
+            port=port, api_key=api_key, data_dir=data_dir, kafka=kafka, kafka_port=kafka_port
+        )
+        sys.exit(code)
+    except BatchlineError as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    # Settings read relative paths (data/, the SQLite file) from the working directory.
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""`batchline dev` / `make run`: a broker, one worker and the API, started and stopped together.
+
+Each child runs in a session of its own, so Ctrl-C reaches only this supervisor, which then stops
+the children in order (API, worker, broker) and kills whatever does not exit in time: nothing is
+left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from batchline import broker as local_broker
+from batchline.errors import BatchlineError
+
+STOP_TIMEOUT_S = 20.0
+API_READY_TIMEOUT_S = 60.0
+DEV_KEY_FILE = "dev-api-key"
+DEV_KEY_NAME = "dev"
+
+
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "batchline.cli", *args]
+    return subprocess.Popen(command, env=env, start_new_session=True, stdin=subprocess.DEVNULL)  # noqa: S603
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _wait_api(url: str, children: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + API_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children):
+            raise BatchlineError("A worker or the API exited during start-up; see the lines above")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise BatchlineError(f"The API at {url} did not become healthy in {API_READY_TIMEOUT_S:.0f} s")
+
+
+async def _dev_api_key(data_dir: Path, store_url: str, wanted: str | None) -> str:
+    """The key from --api-key, else the one kept in data/dev-api-key, else a new one."""
+    from api.security import hash_api_key, new_api_key
+    from store import ResultsStore
+
+    key_file = data_dir / DEV_KEY_FILE
+    key = wanted or (key_file.read_text().strip() if key_file.exists() else None)
+    store = await ResultsStore.connect(store_url)
+    try:
+        if key is not None and await store.find_api_key(hash_api_key(key)) is not None:
+            return key
+        key = key or new_api_key()
+        await store.revoke_api_key(DEV_KEY_NAME)
+        await store.create_api_key(f"{DEV_KEY_NAME}-{int(time.time())}", hash_api_key(key))
+    finally:
+        await store.close()
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    return key
+
+
+def run_dev_stack(
+    *, port: int, api_key: str | None, data_dir: Path, kafka: str | None, kafka_port: int = 9092
+) -> int:
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("BATCHLINE_STORE_URL", f"sqlite+aiosqlite:///{data_dir / 'results.db'}")
+    env["BATCHLINE_DATA_DIR"] = str(data_dir)
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        if kafka is None:
+            broker = local_broker.start(data_dir / "kafka", kafka_port)
+            children.append(broker)
+            kafka = f"127.0.0.1:{kafka_port}"
+            local_broker.wait_ready(kafka, broker)
+        env["BATCHLINE_KAFKA_BOOTSTRAP"] = kafka
+        key = asyncio.run(_dev_api_key(data_dir, env["BATCHLINE_STORE_URL"], api_key))
+        children.append(_spawn(["worker"], env))
+        children.append(_spawn(["api", "--port", str(port)], env))
+        url = f"http://127.0.0.1:{port}"
+        _wait_api(url, children)
+        print(f"\nBatchline is up: {url}  (docs: {url}/docs)", flush=True)
+        print(f"Development API key (header X-API-Key):\n{key}", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        while not stopping:
+            if any(child.poll() is not None for child in children):
+                print(
+                    "batchline: a process of the stack exited; stopping the rest", file=sys.stderr
+                )
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        for child in reversed(children):
+            _stop(child)

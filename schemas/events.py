@@ -1,0 +1,139 @@
+"""Kafka payloads: the contract between the API, the agents and producers outside this repo.
+
+Every payload carries ``schema_version`` so that a consumer can tell a shape it does not know
+from a malformed message. JSON on the wire (see :mod:`schemas.jsonio`: numbers with a fraction
+are exact decimals). ``python -m schemas.export`` writes their JSON Schemas to docs/schemas/.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas import jsonio
+
+SCHEMA_VERSION = 1
+BatchId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+OnInvalid = Literal["reject", "skip"]
+FinalStatus = Literal["completed", "cancelled", "failed"]
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = 1
+
+    def to_bytes(self) -> bytes:
+        # Python mode keeps Decimal items exact; jsonio writes them with their scale.
+        return jsonio.dumps(self.model_dump(mode="python", exclude_none=True))
+
+
+EventT = TypeVar("EventT", bound=Event)
+
+
+def decode(model: type[EventT], payload: bytes) -> EventT:
+    """Parses one message; raises jsonio.JSONDecodeError or pydantic.ValidationError."""
+    return model.model_validate(jsonio.loads(payload))
+
+
+class ChunkEvent(Event):
+    """One chunk of a batch on the requests topic: what a worker transforms."""
+
+    batch_id: BatchId
+    chunk_index: int = Field(ge=0)
+    chunk_count: int = Field(ge=1)
+    first_row: int = Field(ge=0, description="Row of the chunk's first item in the whole batch.")
+    total: int = Field(ge=0, description="Items in the whole batch.")
+    pipeline: str = Field("default", description="Pipeline reference: name or name@version.")
+    on_invalid: OnInvalid = "reject"
+    items: list[Any]
+    duplicate_rows: list[int] | None = Field(
+        None, description="Rows a batch-wide dedupe filter drops; absent = dedupe within the chunk."
+    )
+
+
+class ResultChunkEvent(Event):
+    """One transformed chunk on the results topic. After a worker crash a chunk may appear
+    twice: consumers dedupe by (batch_id, chunk_index)."""
+
+    batch_id: BatchId
+    chunk_index: int = Field(ge=0)
+    chunk_count: int = Field(ge=1)
+    first_row: int = Field(ge=0)
+    results: list[dict[str, Any]]
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ChunkDoneEvent(Event):
+    """A worker transformed one chunk; keyed by batch ID on the progress topic."""
+
+    kind: Literal["chunk_done"] = "chunk_done"
+    batch_id: BatchId
+    chunk_index: int = Field(ge=0)
+    chunk_count: int = Field(ge=1)
+    total: int = Field(ge=0)
+    on_invalid: OnInvalid = "reject"
+    processed: int = Field(0, ge=0)
+    filtered: int = Field(0, ge=0, description="Dropped by filters, plus invalid records dropped.")
+    invalid: int = Field(0, ge=0)
+    at: datetime
+
+
+class ChunkFailedEvent(Event):
+    """A chunk could not be processed (it went to the dead-letter topic); fails its batch."""
+
+    kind: Literal["chunk_failed"] = "chunk_failed"
+    batch_id: BatchId
+    chunk_index: int | None = None
+    reason: str
+    at: datetime
+
+
+class CancelCommand(Event):
+    """Asks the workers to stop a batch; keyed by batch ID on the control topic."""
+
+    kind: Literal["cancel"] = "cancel"
+    batch_id: BatchId
+    requested_at: datetime
+
+
+class BatchStatusEvent(Event):
+    """The latest state of a batch; keyed by batch ID on the compacted status topic."""
+
+    batch_id: BatchId
+    status: Literal["queued", "processing", "completed", "cancelled", "failed"]
+    total: int = Field(ge=0)
+    processed: int = Field(ge=0)
+    filtered: int = Field(ge=0)
+    invalid: int = Field(0, ge=0)
+    chunks_done: int = Field(ge=0)
+    chunk_count: int = Field(ge=0)
+    reason: str | None = None
+    at: datetime
+
+
+class DeadLetterEvent(Event):
+    """A requests-topic message that could not be processed. It never carries the raw items:
+    the requests topic still has them at ``source_topic[source_partition]@source_offset``."""
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    batch_id: str | None = None
+    chunk_index: int | None = None
+    error_type: str
+    error: str
+    at: datetime
+
+
+EVENT_MODELS: tuple[type[Event], ...] = (
+    ChunkEvent,
+    ResultChunkEvent,
+    ChunkDoneEvent,
+    ChunkFailedEvent,
+    CancelCommand,
+    BatchStatusEvent,
+    DeadLetterEvent,
+)

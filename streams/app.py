@@ -1,0 +1,118 @@
+"""Builds the Faust application: its settings, topics, tables and agents.
+
+A factory rather than a module-level app, so that tests and several workers on one machine can
+each build their own with their own topic prefix and data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types import TableT
+
+from schemas.settings import Settings
+from streams.resources import WorkerResources
+from streams.topics import TopicNames
+
+# A chunk is committed quickly after it is processed so that a crash redoes little work.
+COMMIT_INTERVAL_S = 1.0
+# Faust holds sends for this long to batch them; a 1-item batch should not wait.
+PRODUCER_LINGER_MS = 1
+
+
+@dataclass(slots=True)
+class StreamsApp:
+    """The Faust app with the handles the agents and tests need."""
+
+    app: faust.App
+    topics: TopicNames
+    resources: WorkerResources
+    requests: faust.TopicT
+    results: faust.TopicT
+    progress_in: faust.TopicT
+    progress_out: faust.TopicT
+    status: faust.TopicT
+    dead_letters: faust.TopicT
+    progress_table: TableT[str, Any]
+    chunks_done_table: TableT[str, Any]
+
+
+def worker_data_dir(settings: Settings) -> Path:
+    """A folder of this worker's own, so that workers on one machine never share RocksDB files.
+
+    Table state is rebuilt from the changelog topics, so nothing of value is lost when it goes.
+    """
+    return settings.data_dir / "workers" / f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _raw_topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
+    # Raw bytes in and out: decoding is ours, so a malformed message becomes a dead letter
+    # instead of an error deep inside Faust.
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
+
+
+def build_app(settings: Settings, resources: WorkerResources | None = None) -> StreamsApp:
+    names = TopicNames(settings.topic_prefix)
+    brokers = [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")]
+    app = faust.App(
+        f"{settings.topic_prefix}-worker",
+        broker=brokers,
+        store=settings.worker_table_store,
+        datadir=str(worker_data_dir(settings)),
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=COMMIT_INTERVAL_S,
+        producer_linger_ms=PRODUCER_LINGER_MS,
+        producer_acks=-1,
+        stream_wait_empty=False,
+        table_standby_replicas=0,
+        worker_redirect_stdouts=False,
+        autodiscover=False,
+        logging_config=None,
+    )
+    partitions = settings.partitions
+    streams_app = StreamsApp(
+        app=app,
+        topics=names,
+        resources=resources or WorkerResources(settings),
+        requests=_raw_topic(app, names.requests, partitions),
+        results=_raw_topic(app, names.results, partitions),
+        # The progress agent reads the progress and control topics as one stream: both are
+        # keyed by batch ID with equal partition counts, so one table serves both.
+        progress_in=app.topic(
+            names.progress,
+            names.control,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        ),
+        progress_out=_raw_topic(app, names.progress, partitions),
+        status=_raw_topic(app, names.status, partitions),
+        dead_letters=_raw_topic(app, names.dead_letters, partitions),
+        progress_table=app.Table(
+            "progress", default=None, partitions=partitions, key_type=str, value_type=dict
+        ),
+        chunks_done_table=app.Table(
+            "chunks-done", default=None, partitions=partitions, key_type=str, value_type=bool
+        ),
+    )
+    from streams.agents import register_agents
+
+    register_agents(streams_app)
+    return streams_app

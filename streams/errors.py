@@ -1,0 +1,9 @@
+"""Exceptions of the streams package."""
+
+
+class StreamsError(Exception):
+    """Root of the streams package's errors."""
+
+
+class KafkaUnavailable(StreamsError):
+    """Kafka did not answer or did not acknowledge in time; the caller may retry later."""

@@ -1,0 +1,165 @@
+"""The progress agent: counts finished chunks per batch and finishes the batch.
+
+It reads the progress and control topics, both keyed by batch ID, so one worker owns all the
+state of a batch: the ``progress`` table (counts and status by batch ID) and the ``chunks-done``
+table (which chunks were counted, by ``<batch ID>/<chunk index>``). A chunk reported twice is
+counted once. External effects (the store, the status event) are idempotent and happen before
+the table is written, so a crash between the two redoes them harmlessly on redelivery.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from schemas import jsonio
+from schemas.events import (
+    BatchStatusEvent,
+    CancelCommand,
+    ChunkDoneEvent,
+    ChunkFailedEvent,
+    decode,
+)
+from streams.retry import retry_forever
+
+if TYPE_CHECKING:
+    from streams.app import StreamsApp
+
+log = logging.getLogger(__name__)
+REJECTED_REASON = "Invalid records in a batch with on_invalid=reject; see the batch's errors"
+
+
+def _new_state(total: int, chunk_count: int, on_invalid: str = "reject") -> dict[str, Any]:
+    return {
+        "status": "processing",
+        "total": total,
+        "chunk_count": chunk_count,
+        "on_invalid": on_invalid,
+        "done": 0,
+        "processed": 0,
+        "filtered": 0,
+        "invalid": 0,
+    }
+
+
+async def handle_progress(sa: StreamsApp, payload: bytes) -> str:
+    try:
+        kind = jsonio.loads(payload).get("kind")
+        if kind == "chunk_done":
+            return await _chunk_done(sa, decode(ChunkDoneEvent, payload))
+        if kind == "chunk_failed":
+            return await _chunk_failed(sa, decode(ChunkFailedEvent, payload))
+        if kind == "cancel":
+            return await _cancel(sa, decode(CancelCommand, payload))
+    except (jsonio.JSONDecodeError, ValidationError, AttributeError) as exc:
+        log.warning("progress message ignored", extra={"error_type": type(exc).__name__})
+        return "ignored"
+    log.warning("progress message of unknown kind ignored")
+    return "ignored"
+
+
+async def _chunk_done(sa: StreamsApp, event: ChunkDoneEvent) -> str:
+    table, seen = sa.progress_table, sa.chunks_done_table
+    state = table.get(event.batch_id) or _new_state(
+        event.total, event.chunk_count, event.on_invalid
+    )
+    chunk_key = f"{event.batch_id}/{event.chunk_index}"
+    if seen.get(chunk_key):
+        return "duplicate"
+    if state["status"] != "processing":
+        return "ignored"
+    state = {
+        **state,
+        "done": state["done"] + 1,
+        "processed": state["processed"] + event.processed,
+        "filtered": state["filtered"] + event.filtered,
+        "invalid": state["invalid"] + event.invalid,
+    }
+    if state["done"] >= state["chunk_count"]:
+        rejected = state["invalid"] > 0 and state["on_invalid"] == "reject"
+        status = "failed" if rejected else "completed"
+        state = await _finish(
+            sa, event.batch_id, state, status, REJECTED_REASON if rejected else None
+        )
+        # The batch is final: later duplicates stop at its status, so the per-chunk marks can go.
+        for index in range(state["chunk_count"]):
+            seen.pop(f"{event.batch_id}/{index}", None)
+        table[event.batch_id] = state
+        return status
+    seen[chunk_key] = True
+    table[event.batch_id] = state
+    return "counted"
+
+
+async def _chunk_failed(sa: StreamsApp, event: ChunkFailedEvent) -> str:
+    state = await _current_state(sa, event.batch_id)
+    if state is None or state["status"] != "processing":
+        return "ignored"
+    sa.progress_table[event.batch_id] = await _finish(
+        sa, event.batch_id, state, "failed", event.reason
+    )
+    return "failed"
+
+
+async def _cancel(sa: StreamsApp, command: CancelCommand) -> str:
+    state = await _current_state(sa, command.batch_id)
+    if state is None or state["status"] != "processing":
+        return "refused"
+    sa.progress_table[command.batch_id] = await _finish(
+        sa, command.batch_id, state, "cancelled", None
+    )
+    return "cancelled"
+
+
+async def _current_state(sa: StreamsApp, batch_id: str) -> dict[str, Any] | None:
+    """The table's state of a batch, or one made from its stored row if no chunk was counted yet."""
+    state: dict[str, Any] | None = sa.progress_table.get(batch_id)
+    if state is not None:
+        return state
+    store = await sa.resources.store()
+    batch = await retry_forever("read batch", lambda: store.get_batch(batch_id))
+    if batch is None:
+        return None
+    state = _new_state(batch.total, batch.chunk_count, batch.on_invalid)
+    if batch.status not in ("queued", "processing"):
+        state["status"] = batch.status
+    return state
+
+
+async def _finish(
+    sa: StreamsApp, batch_id: str, state: dict[str, Any], status: str, reason: str | None
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    store = await sa.resources.store()
+    await retry_forever(
+        "finish batch",
+        lambda: store.finish_batch(
+            batch_id,
+            status,
+            state["processed"],
+            state["filtered"],
+            state["invalid"],
+            now,
+            reason,
+        ),
+    )
+    event = BatchStatusEvent(
+        batch_id=batch_id,
+        status=status,
+        total=state["total"],
+        processed=state["processed"],
+        filtered=state["filtered"],
+        invalid=state["invalid"],
+        chunks_done=state["done"],
+        chunk_count=state["chunk_count"],
+        reason=reason,
+        at=now,
+    )
+    await sa.status.send(key=batch_id.encode(), value=event.to_bytes())
+    log.info(
+        "batch finished", extra={"batch_id": batch_id, "status": status, "chunks": state["done"]}
+    )
+    return {**state, "status": status}

@@ -1,0 +1,72 @@
+"""Publishing to Kafka from the API: a thin aiokafka producer that connects on first use."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from streams.errors import KafkaUnavailable
+
+log = logging.getLogger(__name__)
+CONNECT_TIMEOUT_S = 5.0
+SEND_TIMEOUT_S = 15.0
+PING_TIMEOUT_S = 2.0
+# A 10,000-item batch published as one chunk is a few MB; the default 1 MB limit would refuse it.
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+
+
+class KafkaPublisher:
+    def __init__(self, bootstrap: str) -> None:
+        self._bootstrap = bootstrap
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _started(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        async with self._lock:
+            if self._producer is not None:
+                return self._producer
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=2,
+                max_request_size=MAX_REQUEST_BYTES,
+                request_timeout_ms=int(SEND_TIMEOUT_S * 1000),
+            )
+            try:
+                await asyncio.wait_for(producer.start(), CONNECT_TIMEOUT_S)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                await producer.stop()
+                raise KafkaUnavailable(
+                    f"Kafka at {self._bootstrap} is unreachable; retry later"
+                ) from exc
+            self._producer = producer
+            return producer
+
+    async def send_all(self, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
+        """Sends every (key, value) and waits until the broker has acknowledged all of them."""
+        producer = await self._started()
+        try:
+            futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
+            await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_S)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise KafkaUnavailable(f"Publishing to {topic} failed; retry later") from exc
+
+    async def ping(self) -> bool:
+        try:
+            producer = await self._started()
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), PING_TIMEOUT_S)
+        except (KafkaUnavailable, KafkaError, OSError, TimeoutError):
+            return False
+        return True
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None

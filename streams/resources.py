@@ -1,0 +1,48 @@
+"""What the agents use besides Kafka: the results store and the compiled pipelines.
+
+Both are opened on first use (nothing touches the network at import or build time) and closed
+when the worker stops: the worker runs this as one of its mode services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import mode
+
+from schemas.settings import Settings
+from store import ResultsStore
+from transforms import PipelineRegistry
+
+log = logging.getLogger(__name__)
+
+
+class WorkerResources(mode.Service):
+    def __init__(self, settings: Settings, registry: PipelineRegistry | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self._registry = registry
+        self._store: ResultsStore | None = None
+        self._store_lock = asyncio.Lock()
+
+    @property
+    def registry(self) -> PipelineRegistry:
+        if self._registry is None:
+            self._registry = PipelineRegistry.load(
+                self.settings.pipelines_dir,
+                hash_secret=self.settings.hash_secret.get_secret_value().encode(),
+            )
+        return self._registry
+
+    async def store(self) -> ResultsStore:
+        if self._store is None:
+            async with self._store_lock:
+                if self._store is None:
+                    self._store = await ResultsStore.connect(self.settings.store_url)
+        return self._store
+
+    async def on_stop(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+            self._store = None

@@ -1,0 +1,116 @@
+"""Every Kafka topic Batchline uses, declared once.
+
+This is the contract shared by the API's publisher, the Faust agents and producers or consumers
+outside this repo. Names are ``<BATCHLINE_TOPIC_PREFIX>.<role>``; payloads are in schemas.events.
+
+| role         | key                    | payload          | notes                              |
+|--------------|------------------------|------------------|------------------------------------|
+| requests     | batch ID or ID/chunk   | ChunkEvent       | input chunks                       |
+| results      | batch ID               | ResultChunkEvent | output chunks (may repeat a chunk) |
+| progress     | batch ID               | ChunkDoneEvent   | internal: chunk counts re-keyed    |
+| control      | batch ID               | CancelCommand    | cancel requests                    |
+| status       | batch ID               | BatchStatusEvent | compacted: latest state of a batch |
+| dead-letters | batch ID when known    | DeadLetterEvent  | undecodable or failed chunks       |
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    role: str
+    compacted: bool = False
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+TOPIC_SPECS: tuple[TopicSpec, ...] = (
+    TopicSpec("requests", config={"retention.ms": str(WEEK_MS)}),
+    TopicSpec("results", config={"retention.ms": str(WEEK_MS)}),
+    TopicSpec("progress", config={"retention.ms": str(WEEK_MS)}),
+    TopicSpec("control", config={"retention.ms": str(WEEK_MS)}),
+    TopicSpec("status", compacted=True, config={"cleanup.policy": "compact"}),
+    TopicSpec("dead-letters", config={"retention.ms": str(4 * WEEK_MS)}),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """The concrete names for one prefix."""
+
+    prefix: str
+
+    def _name(self, role: str) -> str:
+        return f"{self.prefix}.{role}"
+
+    @property
+    def requests(self) -> str:
+        return self._name("requests")
+
+    @property
+    def results(self) -> str:
+        return self._name("results")
+
+    @property
+    def progress(self) -> str:
+        return self._name("progress")
+
+    @property
+    def control(self) -> str:
+        return self._name("control")
+
+    @property
+    def status(self) -> str:
+        return self._name("status")
+
+    @property
+    def dead_letters(self) -> str:
+        return self._name("dead-letters")
+
+    def all(self) -> list[str]:
+        return [self._name(spec.role) for spec in TOPIC_SPECS]
+
+
+async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> None:
+    """Creates the topics that do not exist yet, all with ``partitions`` partitions.
+
+    Progress and control must have the same partition count: the progress agent reads both and
+    keeps one table partitioned by batch ID, which Faust can only do for co-partitioned topics.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                name=f"{names.prefix}.{spec.role}",
+                num_partitions=partitions,
+                replication_factor=1,
+                topic_configs=dict(spec.config),
+            )
+            for spec in TOPIC_SPECS
+            if f"{names.prefix}.{spec.role}" not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created them in the meantime
+            await _wait_visible(admin, {topic.name for topic in missing})
+    finally:
+        await admin.close()
+
+
+async def _wait_visible(admin: AIOKafkaAdminClient, topics: set[str]) -> None:
+    for _ in range(50):
+        if topics <= set(await admin.list_topics()):
+            return
+        await asyncio.sleep(0.1)

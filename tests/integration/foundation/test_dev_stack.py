@@ -1,0 +1,83 @@
+"""`batchline dev` (what `make run` starts): up, healthy, and gone without a trace on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from batchline.broker import free_port
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+START_BUDGET_S = 120.0
+
+
+def _processes_using(data_dir: Path) -> list[psutil.Process]:
+    """Every process whose command line or environment names the stack's data directory."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue  # exited; only waiting for its parent to collect the exit code
+            cmdline = " ".join(process.info["cmdline"] or [])
+            environ = process.info["environ"] or {}
+        except (psutil.Error, TypeError):
+            continue
+        if str(data_dir) in cmdline or environ.get("BATCHLINE_DATA_DIR") == str(data_dir):
+            found.append(process)
+    return found
+
+
+def _start_stack(args: list[str], data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "batchline.cli", "dev", "--data-dir", str(data_dir), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "BATCHLINE_PARTITIONS": "2"},
+        )
+
+
+def _wait_for_key(process: subprocess.Popen[bytes], log: Path) -> str:
+    deadline = time.monotonic() + START_BUDGET_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"batchline dev exited:\n{log.read_text()}"
+        lines = log.read_text().splitlines()
+        if "Press Ctrl-C to stop." in lines:
+            return lines[lines.index("Press Ctrl-C to stop.") - 1]
+        time.sleep(0.3)
+    raise AssertionError(f"batchline dev did not come up:\n{log.read_text()}")
+
+
+@pytest.mark.parametrize("own_broker", [True, False], ids=["own-broker", "existing-broker"])
+def test_dev_stack_serves_healthz_and_ctrl_c_leaves_no_process(
+    own_broker: bool, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    args = ["--port", str(port)]
+    args += ["--kafka-port", str(free_port())] if own_broker else ["--kafka", kafka_bootstrap]
+    process = _start_stack(args, data_dir, tmp_path / "dev.log")
+    try:
+        key = _wait_for_key(process, tmp_path / "dev.log")
+        assert key.startswith("bl_")
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        assert response.status_code == 200, response.text
+        assert response.json()["kafka"] == "ok"
+        assert len(_processes_using(data_dir)) >= (3 if own_broker else 2)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(90) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    leftovers = _processes_using(data_dir)
+    for leftover in leftovers:
+        leftover.kill()
+    assert leftovers == []
