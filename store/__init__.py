@@ -1,0 +1,26 @@
+"""Where results rest: the results store (SQLite by default, PostgreSQL in production)."""
+
+from store.errors import BatchNotFound, DuplicateIdempotencyKey, StoreError, StoreUnavailable
+from store.records import (
+    FINISHED_STATUSES,
+    UNFINISHED_STATUSES,
+    ApiKeyRecord,
+    BatchRecord,
+    BatchStatus,
+    NewBatch,
+)
+from store.results_store import ResultsStore
+
+__all__ = [
+    "FINISHED_STATUSES",
+    "UNFINISHED_STATUSES",
+    "ApiKeyRecord",
+    "BatchNotFound",
+    "BatchRecord",
+    "BatchStatus",
+    "DuplicateIdempotencyKey",
+    "NewBatch",
+    "ResultsStore",
+    "StoreError",
+    "StoreUnavailable",
+]

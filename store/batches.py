@@ -1,0 +1,188 @@
+"""SQL for the ``batches`` table; each function runs inside a connection the caller manages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from store.records import UNFINISHED_STATUSES, BatchRecord, BatchStatus, NewBatch
+from store.tables import batches, insert_ignoring_conflicts
+
+
+def record_from_row(row: Row[Any]) -> BatchRecord:
+    m = row._mapping
+    return BatchRecord(
+        batch_id=m["batch_id"],
+        owner_key_id=m["owner_key_id"],
+        status=m["status"],
+        pipeline_ref=m["pipeline_ref"],
+        on_invalid=m["on_invalid"],
+        total=m["total"],
+        chunk_count=m["chunk_count"],
+        batch_size=m["batch_size"],
+        parallel=bool(m["parallel"]),
+        processed=m["processed"],
+        filtered=m["filtered"],
+        invalid=m["invalid"],
+        created_at=m["created_at"],
+        started_at=m["started_at"],
+        completed_at=m["completed_at"],
+        duration=m["duration"],
+        reason=m["reason"],
+        idempotency_key=m["idempotency_key"],
+        request_digest=m["request_digest"],
+        metadata=dict(m["metadata"] or {}),
+    )
+
+
+def _owned_by(owner_key_id: str | None) -> ColumnElement[bool]:
+    if owner_key_id is None:
+        return batches.c.owner_key_id.is_(None)
+    return batches.c.owner_key_id == owner_key_id
+
+
+async def insert(conn: AsyncConnection, batch: NewBatch) -> BatchRecord | None:
+    """Insert a queued batch; ``None`` if its id or (owner, idempotency key) is taken."""
+    values: dict[str, Any] = {
+        "batch_id": batch.batch_id,
+        "owner_key_id": batch.owner_key_id,
+        "status": BatchStatus.QUEUED.value,
+        "pipeline_ref": batch.pipeline_ref,
+        "on_invalid": batch.on_invalid,
+        "total": batch.total,
+        "chunk_count": batch.chunk_count,
+        "batch_size": batch.batch_size,
+        "parallel": batch.parallel,
+        "processed": 0,
+        "filtered": 0,
+        "invalid": 0,
+        "created_at": batch.created_at,
+        "idempotency_key": batch.idempotency_key,
+        "request_digest": batch.request_digest,
+        "metadata": dict(batch.metadata),
+    }
+    stmt = insert_ignoring_conflicts(batches, conn.dialect.name, values).returning(*batches.c)
+    row = (await conn.execute(stmt)).first()
+    return None if row is None else record_from_row(row)
+
+
+async def get(conn: AsyncConnection, batch_id: str) -> BatchRecord | None:
+    row = (await conn.execute(select(batches).where(batches.c.batch_id == batch_id))).first()
+    return None if row is None else record_from_row(row)
+
+
+async def find_by_idempotency_key(
+    conn: AsyncConnection, owner_key_id: str | None, key: str
+) -> BatchRecord | None:
+    stmt = select(batches).where(_owned_by(owner_key_id), batches.c.idempotency_key == key)
+    row = (await conn.execute(stmt)).first()
+    return None if row is None else record_from_row(row)
+
+
+async def page(
+    conn: AsyncConnection, owner_key_id: str | None, offset: int, limit: int
+) -> tuple[list[BatchRecord], int]:
+    """Newest first, with ``batch_id`` breaking ties so pages never overlap or skip."""
+    where = [] if owner_key_id is None else [batches.c.owner_key_id == owner_key_id]
+    stmt = (
+        select(batches)
+        .where(*where)
+        .order_by(batches.c.created_at.desc(), batches.c.batch_id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = (await conn.execute(stmt)).all()
+    count = select(func.count()).select_from(batches).where(*where)
+    total = (await conn.execute(count)).scalar_one()
+    return [record_from_row(row) for row in rows], int(total)
+
+
+async def count_unfinished(conn: AsyncConnection, owner_key_id: str | None) -> int:
+    where: list[ColumnElement[bool]] = [batches.c.status.in_(UNFINISHED_STATUSES)]
+    if owner_key_id is not None:
+        where.append(batches.c.owner_key_id == owner_key_id)
+    stmt = select(func.count()).select_from(batches).where(*where)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def mark_processing(conn: AsyncConnection, batch_id: str, started_at: datetime) -> bool:
+    """True if the batch exists and is unfinished (then it is now processing)."""
+    stmt = (
+        update(batches)
+        .where(batches.c.batch_id == batch_id, batches.c.status.in_(UNFINISHED_STATUSES))
+        .values(
+            status=BatchStatus.PROCESSING.value,
+            started_at=func.coalesce(batches.c.started_at, started_at),
+        )
+        .returning(batches.c.batch_id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def finish(
+    conn: AsyncConnection,
+    current: BatchRecord,
+    status: str,
+    counts: tuple[int, int, int],
+    completed_at: datetime,
+    reason: str | None,
+) -> bool:
+    """Move ``current`` to a finished status unless someone else finished it first."""
+    # A batch that never reached processing counts its duration from creation, and gets that
+    # instant as started_at so that duration == completed_at - started_at always holds.
+    started_at = current.started_at or current.created_at
+    processed, filtered, invalid = counts
+    stmt = (
+        update(batches)
+        # The status test is repeated in the WHERE: on PostgreSQL a concurrent finisher may
+        # have committed since ``current`` was read, and the row lock makes us see it here.
+        .where(batches.c.batch_id == current.batch_id, batches.c.status.in_(UNFINISHED_STATUSES))
+        .values(
+            status=status,
+            processed=processed,
+            filtered=filtered,
+            invalid=invalid,
+            started_at=started_at,
+            completed_at=completed_at,
+            duration=(completed_at - started_at).total_seconds(),
+            reason=reason,
+        )
+        .returning(batches.c.batch_id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def abandon(conn: AsyncConnection, batch_id: str, reason: str, now: datetime) -> None:
+    """Fail a batch that was never fully published and free its idempotency key for a retry."""
+    stmt = (
+        update(batches)
+        .where(batches.c.batch_id == batch_id)
+        .values(
+            status="failed",
+            reason=reason,
+            idempotency_key=None,
+            started_at=func.coalesce(batches.c.started_at, batches.c.created_at),
+            completed_at=now,
+        )
+    )
+    await conn.execute(stmt)
+
+
+async def delete_one(conn: AsyncConnection, batch_id: str) -> None:
+    await conn.execute(delete(batches).where(batches.c.batch_id == batch_id))
+
+
+async def delete_finished_before(conn: AsyncConnection, cutoff: datetime) -> list[str]:
+    """Delete finished batches that ended (or, with no end recorded, began) before ``cutoff``."""
+    stmt = (
+        delete(batches)
+        .where(
+            batches.c.status.not_in(UNFINISHED_STATUSES),
+            func.coalesce(batches.c.completed_at, batches.c.created_at) < cutoff,
+        )
+        .returning(batches.c.batch_id)
+    )
+    return list((await conn.execute(stmt)).scalars())

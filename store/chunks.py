@@ -1,0 +1,106 @@
+"""SQL for the ``result_chunks`` table; each function runs inside a connection the caller manages.
+
+Results and errors are stored as JSON text written by ``schemas.jsonio`` so that a
+``Decimal("100.50")`` is read back with its scale; a JSON column type would go through floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from schemas import jsonio
+from store.tables import batches, insert_ignoring_conflicts, result_chunks
+
+# SQLite builds before 3.32 allow 999 bound parameters per statement; stay well under.
+IDS_PER_STATEMENT = 500
+
+
+def _error_row(error: dict[str, Any]) -> tuple[bool, int]:
+    row = error.get("row")
+    # Errors without a usable row number sort after the others instead of failing the write.
+    return (False, row) if isinstance(row, int) else (True, 0)
+
+
+async def put(
+    conn: AsyncConnection,
+    batch_id: str,
+    chunk_index: int,
+    first_row: int,
+    results: list[Any],
+    errors: list[dict[str, Any]],
+    now: datetime,
+) -> bool:
+    """Store a chunk once; ``False`` if it was already there (the stored copy is kept)."""
+    values = {
+        "batch_id": batch_id,
+        "chunk_index": chunk_index,
+        "first_row": first_row,
+        "result_count": len(results),
+        "results": jsonio.dumps_str(results),
+        # Sorted by row here so that reading errors in row order needs no sort across chunks.
+        "errors": jsonio.dumps_str(sorted(errors, key=_error_row)),
+        "error_count": len(errors),
+        "created_at": now,
+    }
+    stmt = insert_ignoring_conflicts(result_chunks, conn.dialect.name, values).returning(
+        result_chunks.c.chunk_index
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def indexes(conn: AsyncConnection, batch_id: str) -> set[int]:
+    stmt = select(result_chunks.c.chunk_index).where(result_chunks.c.batch_id == batch_id)
+    return set((await conn.execute(stmt)).scalars())
+
+
+async def count_results(conn: AsyncConnection, batch_id: str) -> int:
+    stmt = select(func.coalesce(func.sum(result_chunks.c.result_count), 0)).where(
+        result_chunks.c.batch_id == batch_id
+    )
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def summaries(conn: AsyncConnection, batch_id: str) -> list[tuple[int, int, int]]:
+    """``(first_row, result_count, error_count)`` of every stored chunk of a batch."""
+    stmt = select(
+        result_chunks.c.first_row, result_chunks.c.result_count, result_chunks.c.error_count
+    ).where(result_chunks.c.batch_id == batch_id)
+    return [(int(a), int(b), int(c)) for a, b, c in (await conn.execute(stmt)).all()]
+
+
+async def counts(conn: AsyncConnection, batch_id: str, column: str) -> list[tuple[int, int]]:
+    """``(chunk_index, count)`` in chunk order, where ``column`` is result_count or error_count."""
+    count_column = result_chunks.c[column]
+    stmt = (
+        select(result_chunks.c.chunk_index, count_column)
+        .where(result_chunks.c.batch_id == batch_id, count_column > 0)
+        .order_by(result_chunks.c.chunk_index)
+    )
+    return [(int(index), int(count)) for index, count in (await conn.execute(stmt)).all()]
+
+
+async def payloads(
+    conn: AsyncConnection, batch_id: str, chunk_indexes: Sequence[int], column: str
+) -> dict[int, str]:
+    """The JSON text of ``column`` (results or errors) of the named chunks, by chunk index."""
+    stmt = select(result_chunks.c.chunk_index, result_chunks.c[column]).where(
+        result_chunks.c.batch_id == batch_id, result_chunks.c.chunk_index.in_(chunk_indexes)
+    )
+    return {int(index): str(text) for index, text in (await conn.execute(stmt)).all()}
+
+
+async def delete_for(conn: AsyncConnection, batch_ids: Sequence[str]) -> None:
+    for start in range(0, len(batch_ids), IDS_PER_STATEMENT):
+        ids = batch_ids[start : start + IDS_PER_STATEMENT]
+        await conn.execute(delete(result_chunks).where(result_chunks.c.batch_id.in_(ids)))
+
+
+async def delete_orphans_before(conn: AsyncConnection, cutoff: datetime) -> None:
+    """Drop old chunks whose batch is gone (written by a worker after the batch was deleted)."""
+    has_batch = exists().where(batches.c.batch_id == result_chunks.c.batch_id)
+    await conn.execute(delete(result_chunks).where(result_chunks.c.created_at < cutoff, ~has_batch))

@@ -1,0 +1,152 @@
+"""URL checks and engine creation for the two supported backends.
+
+SQLite (``sqlite+aiosqlite:///path``) is the embedded default that several worker processes and
+the API share in development; PostgreSQL (``postgresql+asyncpg://...``) is the production store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from store.errors import StoreError
+
+SQLITE_DRIVER = "sqlite+aiosqlite"
+POSTGRES_DRIVER = "postgresql+asyncpg"
+# Long enough to outwait another process's write transaction, short enough to surface a stuck one.
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+WAL_RETRY_PAUSE_S = 0.05
+POSTGRES_CONNECT_TIMEOUT_S = 10.0
+# Execution option that turns a SQLite transaction into BEGIN IMMEDIATE (see _install_sqlite_hooks).
+WRITE_OPTION = "batchline_write"
+
+_PG_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def redacted(url: URL) -> str:
+    """The URL as it may appear in logs and error messages (password hidden)."""
+    return url.render_as_string(hide_password=True)
+
+
+def parse_store_url(url: str) -> URL:
+    """Check that ``url`` names a backend the store supports, or say how to write one."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            "The results store URL is not a valid SQLAlchemy URL; use "
+            "sqlite+aiosqlite:///data/results.db or postgresql+asyncpg://user:pass@host/db."
+        ) from None
+    name = parsed.drivername
+    if name in (SQLITE_DRIVER, POSTGRES_DRIVER):
+        if name == SQLITE_DRIVER and parsed.database in (None, "", ":memory:"):
+            raise StoreError(
+                "The SQLite results store needs a file path, e.g. "
+                "sqlite+aiosqlite:///data/results.db; an in-memory database is not shared "
+                "between connections or processes."
+            )
+        return parsed
+    if name.startswith("sqlite"):
+        hint = f"{SQLITE_DRIVER}:///{parsed.database or 'data/results.db'}"
+    elif name.startswith(("postgres", "postgresql")):
+        hint = redacted(parsed.set(drivername=POSTGRES_DRIVER))
+    else:
+        hint = "sqlite+aiosqlite:///data/results.db or postgresql+asyncpg://user:pass@host/db"
+    raise StoreError(
+        f"Unsupported results store URL scheme {name!r}: the store speaks only the asyncio "
+        f"drivers aiosqlite and asyncpg. Set BATCHLINE_STORE_URL to {hint}."
+    )
+
+
+def create_store_engine(url: str, *, pg_schema: str | None = None) -> AsyncEngine:
+    """An engine for ``url``; nothing connects until the first query.
+
+    ``pg_schema`` (PostgreSQL only) puts every table in that schema through ``search_path``, so
+    tests and side-by-side deployments can share one database without seeing each other's rows.
+    """
+    parsed = parse_store_url(url)
+    if parsed.drivername == SQLITE_DRIVER:
+        if pg_schema is not None:
+            raise StoreError("pg_schema applies to PostgreSQL only; drop it for a SQLite store.")
+        assert parsed.database is not None  # noqa: S101 - parse_store_url rejected None
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(parsed)
+        _install_sqlite_hooks(engine)
+        return engine
+    connect_args: dict[str, Any] = {"timeout": POSTGRES_CONNECT_TIMEOUT_S}
+    if pg_schema is not None:
+        if not _PG_SCHEMA_NAME.match(pg_schema):
+            raise StoreError(
+                f"pg_schema {pg_schema!r} is not a plain lower-case identifier; "
+                "use letters, digits and underscores only."
+            )
+        connect_args["server_settings"] = {"search_path": pg_schema}
+    # pre_ping: a pooled connection may have died with a server restart since its last use.
+    return create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+
+
+async def enable_sqlite_wal(engine: AsyncEngine) -> None:
+    """Switch the database file to WAL, which lets readers (the API) run while a worker commits.
+
+    The mode is stored in the file, so this is needed once per database, not per connection.
+    SQLite answers "database is locked" at once, without waiting for its busy timeout, when
+    another process holds a lock during the switch, hence the retries here.
+    """
+    deadline = asyncio.get_running_loop().time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    async with engine.connect() as conn:
+        # The raw driver connection: through SQLAlchemy the PRAGMA would run after our BEGIN,
+        # and the journal mode cannot change inside a transaction.
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None  # noqa: S101 - a checked-out connection always has one
+        while True:
+            try:
+                cursor = await raw.execute("PRAGMA journal_mode = WAL")
+                row = await cursor.fetchone()
+                await cursor.close()
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(WAL_RETRY_PAUSE_S)
+                continue
+            if row is None or str(row[0]).lower() != "wal":
+                raise StoreError(
+                    f"SQLite refused WAL mode (journal mode stays {row and row[0]!r}); keep the "
+                    "database on a local disk, not a network share."
+                )
+            return
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Take BEGIN away from the sqlite3 driver (it would skip it for SELECT and DDL) so that
+        # _on_begin decides how every transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            # NORMAL is durable across application crashes in WAL mode, and much faster than FULL.
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A deferred transaction that reads and then writes cannot wait for a lock held by
+        # another process: SQLite answers SQLITE_BUSY at once, busy_timeout or not. Writers take
+        # the write lock up front (and wait for it); readers stay deferred and never block.
+        if conn.get_execution_options().get(WRITE_OPTION, False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")

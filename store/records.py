@@ -1,0 +1,84 @@
+"""Plain immutable records the results store takes and returns (no SQLAlchemy types leak out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class BatchStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+UNFINISHED_STATUSES: frozenset[str] = frozenset({BatchStatus.QUEUED, BatchStatus.PROCESSING})
+FINISHED_STATUSES: frozenset[str] = frozenset(
+    {BatchStatus.COMPLETED, BatchStatus.CANCELLED, BatchStatus.FAILED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewBatch:
+    """What the API knows about a batch when it accepts it."""
+
+    batch_id: str
+    owner_key_id: str | None
+    pipeline_ref: str
+    on_invalid: str
+    total: int
+    chunk_count: int
+    batch_size: int
+    parallel: bool
+    created_at: datetime
+    idempotency_key: str | None = None
+    request_digest: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """One row of ``batches``; every datetime is timezone-aware UTC."""
+
+    batch_id: str
+    owner_key_id: str | None
+    status: str
+    pipeline_ref: str
+    on_invalid: str
+    total: int
+    chunk_count: int
+    batch_size: int
+    parallel: bool
+    processed: int
+    filtered: int
+    invalid: int
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration: float | None
+    reason: str | None
+    idempotency_key: str | None
+    request_digest: str | None
+    metadata: dict[str, str]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """One row of ``api_keys``; only the sha256 of the secret is ever stored."""
+
+    key_id: str
+    name: str
+    key_hash: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,315 @@
+"""The results store: batches, their result chunks, and API keys, on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import exc, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from schemas import jsonio
+from store import api_keys, batches, chunks
+from store.engine import WRITE_OPTION, create_store_engine, enable_sqlite_wal, redacted
+from store.errors import BatchNotFound, DuplicateIdempotencyKey, StoreError, StoreUnavailable
+from store.records import FINISHED_STATUSES, ApiKeyRecord, BatchRecord, NewBatch
+from store.schema import ensure_schema
+from store.window import plan_window
+
+# Chunks loaded per query while streaming results: a handful of chunks of at most a few
+# hundred items each, never a whole 10,000-item batch.
+CHUNKS_PER_READ = 4
+PING_TIMEOUT_S = 5.0
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware; pass e.g. datetime.now(UTC)")
+    return value.astimezone(UTC)
+
+
+class ResultsStore:
+    """One interface over both backends; create it with :meth:`connect`, end with :meth:`close`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        """Wrap ``engine`` without touching the database (see :meth:`connect`)."""
+        self._engine = engine
+        # Same pool; on SQLite its transactions start with BEGIN IMMEDIATE (see store.engine).
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+
+    @classmethod
+    async def connect(cls, url: str, *, pg_schema: str | None = None) -> ResultsStore:
+        """Open the store at ``url`` and create its tables if they are missing."""
+        store = cls(create_store_engine(url, pg_schema=pg_schema))
+        try:
+            if store._engine.dialect.name == "sqlite":
+                async with store._translate_errors():
+                    await enable_sqlite_wal(store._engine)
+            async with store._write() as conn:
+                await ensure_schema(conn, pg_schema)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Close every pooled connection; the store is unusable afterwards."""
+        await self._engine.dispose()
+
+    async def ping(self) -> bool:
+        """True if the database answers ``SELECT 1``; never raises."""
+        try:
+            async with asyncio.timeout(PING_TIMEOUT_S), self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._translate_errors(), self._engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with self._translate_errors(), self._writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _translate_errors(self) -> AsyncIterator[None]:
+        where = redacted(self._engine.url)
+        try:
+            yield
+        except (exc.OperationalError, exc.InterfaceError, OSError, TimeoutError) as error:
+            # The driver's own message only: SQLAlchemy's str() would add SQL and parameters.
+            cause = getattr(error, "orig", None) or error
+            raise StoreUnavailable(
+                f"The results store at {where} is unreachable or locked "
+                f"({type(cause).__name__}: {cause}). Check BATCHLINE_STORE_URL and that the "
+                "database is running; `bash scripts/services.sh` starts PostgreSQL locally."
+            ) from error
+        except exc.IntegrityError as error:
+            raise StoreError(
+                f"The results store at {where} refused a write that conflicts with a stored row "
+                f"({type(error.orig).__name__}); retry with fresh ids."
+            ) from error
+
+    # batches
+
+    async def insert_batch(self, batch: NewBatch) -> BatchRecord:
+        """Record a new batch as queued; a reused idempotency key raises with the existing batch."""
+        _aware(batch.created_at, "created_at")
+        async with self._write() as conn:
+            record = await batches.insert(conn, batch)
+            if record is not None:
+                return record
+            if batch.idempotency_key is not None:
+                existing = await batches.find_by_idempotency_key(
+                    conn, batch.owner_key_id, batch.idempotency_key
+                )
+                if existing is not None:
+                    raise DuplicateIdempotencyKey(existing)
+        raise StoreError(f"Batch id {batch.batch_id} is already taken; generate a new batch id.")
+
+    async def ensure_batch(self, batch: NewBatch) -> BatchRecord:
+        """The batch with ``batch.batch_id``, inserted as queued first if it is not stored yet.
+
+        For chunks that reach a worker straight from a producer, without the API having
+        registered their batch: every worker holding one of its chunks may call this at once.
+        """
+        _aware(batch.created_at, "created_at")
+        async with self._write() as conn:
+            record = await batches.insert(conn, batch)
+            if record is None:
+                record = await batches.get(conn, batch.batch_id)
+            if record is not None:
+                return record
+            if batch.idempotency_key is not None:
+                existing = await batches.find_by_idempotency_key(
+                    conn, batch.owner_key_id, batch.idempotency_key
+                )
+                if existing is not None:
+                    raise DuplicateIdempotencyKey(existing)
+        raise StoreError(f"Batch {batch.batch_id} could not be stored; retry.")
+
+    async def get_batch(self, batch_id: str) -> BatchRecord | None:
+        async with self._read() as conn:
+            return await batches.get(conn, batch_id)
+
+    async def find_by_idempotency_key(
+        self, owner_key_id: str | None, key: str
+    ) -> BatchRecord | None:
+        async with self._read() as conn:
+            return await batches.find_by_idempotency_key(conn, owner_key_id, key)
+
+    async def list_batches(
+        self, owner_key_id: str | None, offset: int, limit: int
+    ) -> tuple[list[BatchRecord], int]:
+        """One page of batches, newest first, and how many there are in all (owner None = all)."""
+        if offset < 0 or limit < 0:
+            raise ValueError("offset and limit must be >= 0")
+        async with self._read() as conn:
+            return await batches.page(conn, owner_key_id, offset, limit)
+
+    async def count_unfinished(self, owner_key_id: str | None) -> int:
+        """Batches queued or processing (owner None = everybody's)."""
+        async with self._read() as conn:
+            return await batches.count_unfinished(conn, owner_key_id)
+
+    async def mark_processing(self, batch_id: str, started_at: datetime) -> None:
+        """Queued -> processing, keeping the first ``started_at``.
+
+        A finished or missing batch is left alone without an error: workers call this inside a
+        retry loop, and a batch deleted meanwhile must not make them retry for ever.
+        """
+        started_at = _aware(started_at, "started_at")
+        async with self._write() as conn:
+            await batches.mark_processing(conn, batch_id, started_at)
+
+    async def finish_batch(
+        self,
+        batch_id: str,
+        status: str,
+        processed: int,
+        filtered: int,
+        invalid: int,
+        completed_at: datetime,
+        reason: str | None = None,
+    ) -> bool:
+        """Finish an unfinished batch once; False (nothing changed) if it was already finished.
+
+        Also False for a batch that does not exist (deleted or purged meanwhile), for the same
+        reason as :meth:`mark_processing`.
+        """
+        if status not in FINISHED_STATUSES:
+            raise ValueError(f"status must be one of {sorted(FINISHED_STATUSES)}, not {status!r}")
+        completed_at = _aware(completed_at, "completed_at")
+        async with self._write() as conn:
+            current = await batches.get(conn, batch_id)
+            if current is None or current.finished:
+                return False
+            counts = (processed, filtered, invalid)
+            return await batches.finish(conn, current, status, counts, completed_at, reason)
+
+    async def abandon_batch(self, batch_id: str, reason: str) -> None:
+        """Mark a batch that could not be published failed, and free its idempotency key.
+
+        Not deleted: chunks that did reach Kafka must find a finished batch and be skipped,
+        rather than register it afresh as a producer's batch.
+        """
+        async with self._write() as conn:
+            await batches.abandon(conn, batch_id, reason, datetime.now(UTC))
+
+    async def delete_batch(self, batch_id: str) -> None:
+        """Remove a batch and its chunks (no error if it is already gone)."""
+        async with self._write() as conn:
+            await chunks.delete_for(conn, [batch_id])
+            await batches.delete_one(conn, batch_id)
+
+    async def purge_older_than(self, cutoff: datetime) -> int:
+        """Delete finished batches that ended before ``cutoff`` with their chunks; how many."""
+        cutoff = _aware(cutoff, "cutoff")
+        async with self._write() as conn:
+            purged = await batches.delete_finished_before(conn, cutoff)
+            await chunks.delete_for(conn, purged)
+            await chunks.delete_orphans_before(conn, cutoff)
+        return len(purged)
+
+    # results
+
+    async def put_chunk(
+        self,
+        batch_id: str,
+        chunk_index: int,
+        first_row: int,
+        results: list[Any],
+        errors: list[dict[str, Any]],
+    ) -> bool:
+        """Store a chunk's results once: True the first time, False (nothing changed) after."""
+        async with self._write() as conn:
+            now = datetime.now(UTC)
+            return await chunks.put(conn, batch_id, chunk_index, first_row, results, errors, now)
+
+    async def chunk_indexes(self, batch_id: str) -> set[int]:
+        async with self._read() as conn:
+            return await chunks.indexes(conn, batch_id)
+
+    async def chunk_summaries(self, batch_id: str) -> list[tuple[int, int, int]]:
+        """``(first_row, result_count, error_count)`` per stored chunk: live progress."""
+        async with self._read() as conn:
+            return await chunks.summaries(conn, batch_id)
+
+    async def count_results(self, batch_id: str) -> int:
+        async with self._read() as conn:
+            return await chunks.count_results(conn, batch_id)
+
+    async def iter_results(
+        self, batch_id: str, offset: int = 0, limit: int | None = None
+    ) -> AsyncIterator[Any]:
+        """Results in item order, skipping ``offset`` and yielding at most ``limit``.
+
+        No connection is held while the caller consumes items, so a slow HTTP client pins
+        neither a pool slot nor (on SQLite) an old WAL snapshot.
+        """
+        async for items in self._window(batch_id, "result_count", "results", offset, limit):
+            for item in items:
+                yield item
+
+    async def list_errors(
+        self, batch_id: str, offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of per-row errors in row order, and how many there are in all."""
+        async with self._read() as conn:
+            total = sum(count for _, count in await chunks.counts(conn, batch_id, "error_count"))
+        page: list[dict[str, Any]] = []
+        async for errors in self._window(batch_id, "error_count", "errors", offset, limit):
+            page.extend(errors)
+        return page, total
+
+    async def _window(
+        self, batch_id: str, count_column: str, payload_column: str, offset: int, limit: int | None
+    ) -> AsyncIterator[list[Any]]:
+        # Only the small (chunk_index, count) list is read whole; payloads follow a few at a time.
+        async with self._read() as conn:
+            plan = plan_window(await chunks.counts(conn, batch_id, count_column), offset, limit)
+        for start in range(0, len(plan), CHUNKS_PER_READ):
+            group = plan[start : start + CHUNKS_PER_READ]
+            async with self._read() as conn:
+                indexes = [piece.chunk_index for piece in group]
+                texts = await chunks.payloads(conn, batch_id, indexes, payload_column)
+            for piece in group:
+                if piece.chunk_index not in texts:
+                    # Chunks are never rewritten, only deleted with their batch.
+                    raise BatchNotFound(batch_id)
+                items = jsonio.loads(texts.pop(piece.chunk_index))
+                yield items[piece.start : piece.stop]
+
+    # api keys
+
+    async def create_api_key(self, name: str, key_hash: str) -> ApiKeyRecord:
+        """Store a new key by the sha256 of its secret; the name must be unused."""
+        async with self._write() as conn:
+            record = await api_keys.insert(conn, name, key_hash, datetime.now(UTC))
+            if record is not None:
+                return record
+            if await api_keys.name_exists(conn, name):
+                raise StoreError(f"An API key named {name!r} already exists; choose another name.")
+        raise StoreError("That API key secret is already registered; generate a new secret.")
+
+    async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """The active (not revoked) key with this hash."""
+        async with self._read() as conn:
+            return await api_keys.find_active(conn, key_hash)
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every key, revoked ones included, oldest first."""
+        async with self._read() as conn:
+            return await api_keys.all_keys(conn)
+
+    async def revoke_api_key(self, name_or_id: str) -> bool:
+        """Revoke by key id or name; False if there is no such active key."""
+        async with self._write() as conn:
+            return await api_keys.revoke(conn, name_or_id, datetime.now(UTC))

@@ -1,0 +1,149 @@
+"""Table definitions of the results store (SQLAlchemy Core), shared by SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    TypeDecorator,
+    func,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from store.records import BatchStatus
+
+# Bump when a table changes shape; a migration reads the old number from ``schema_version``.
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out on both backends.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zones, so the value is stored as naive
+    UTC (its fixed-width text sorts in time order) and marked UTC again when read back.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime given to the results store; pass datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+_STATUSES = ", ".join(f"'{status.value}'" for status in BatchStatus)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("batch_id", Text, primary_key=True),
+    Column("owner_key_id", Text, nullable=True),
+    Column("status", Text, nullable=False),
+    Column("pipeline_ref", Text, nullable=False),
+    Column("on_invalid", Text, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("chunk_count", Integer, nullable=False),
+    Column("batch_size", Integer, nullable=False),
+    Column("parallel", Boolean, nullable=False),
+    Column("processed", Integer, nullable=False, server_default="0"),
+    Column("filtered", Integer, nullable=False, server_default="0"),
+    Column("invalid", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Column("duration", Float, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("idempotency_key", Text, nullable=True),
+    Column("request_digest", Text, nullable=True),
+    Column("metadata", JSON, nullable=False),
+    CheckConstraint(f"status IN ({_STATUSES})", name="ck_batches_status"),
+)
+
+# A plain UNIQUE (owner_key_id, idempotency_key) lets any number of rows share a key when the
+# owner is NULL (NULLs are distinct on both backends), so anonymous clients would get no
+# idempotency at all; the expression index treats a NULL owner as one owner.
+Index(
+    "uq_batches_owner_idempotency_key",
+    func.coalesce(batches.c.owner_key_id, ""),
+    batches.c.idempotency_key,
+    unique=True,
+)
+Index("ix_batches_owner_created", batches.c.owner_key_id, batches.c.created_at)
+# purge_older_than scans finished batches by age.
+Index("ix_batches_status_completed", batches.c.status, batches.c.completed_at)
+
+# No foreign key to batches: a worker may still write a chunk of a batch that the API has just
+# deleted after a failed publish; that write must not fail, and purge removes such orphans.
+result_chunks = Table(
+    "result_chunks",
+    metadata,
+    Column("batch_id", Text, nullable=False),
+    Column("chunk_index", Integer, nullable=False),
+    Column("first_row", Integer, nullable=False),
+    Column("result_count", Integer, nullable=False),
+    Column("results", Text, nullable=False),
+    Column("errors", Text, nullable=False),
+    Column("error_count", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("batch_id", "chunk_index", name="pk_result_chunks"),
+)
+Index("ix_result_chunks_created", result_chunks.c.created_at)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", Text, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("key_hash", Text, nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    # The CHECK keeps the table at one row: the version of the whole schema.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+    CheckConstraint("id = 1", name="ck_schema_version_single_row"),
+)
+
+
+def insert_ignoring_conflicts(table: Table, dialect_name: str, values: dict[str, Any]) -> Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the dialect's own spelling.
+
+    Safe when two processes race on the same key: the loser changes nothing and gets no row
+    from RETURNING, instead of an IntegrityError that would abort a PostgreSQL transaction.
+    """
+    if dialect_name == "postgresql":
+        return postgresql.insert(table).values(values).on_conflict_do_nothing()
+    if dialect_name == "sqlite":
+        return sqlite.insert(table).values(values).on_conflict_do_nothing()
+    raise ValueError(f"unsupported dialect {dialect_name!r}")

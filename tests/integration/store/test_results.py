@@ -1,0 +1,202 @@
+"""Result chunks: idempotent writes, ordered windows over items, exact decimals, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from store import BatchNotFound, ResultsStore, chunks
+from store.results_store import CHUNKS_PER_READ
+from tests.integration.store.builders import StoreTarget
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CHUNK_SIZES = [3, 0, 4, 1, 5]  # 13 items; chunk 1 is empty (all its rows were filtered)
+# Windows that start and end inside chunks, on their edges, past the end, and empty.
+WINDOWS: list[tuple[int, int | None]] = [(0, None), (0, 3), (2, 2), (3, 4), (2, 9), (7, 1)]
+WINDOWS += [(8, 100), (12, 5), (13, 5), (40, 2), (5, 0)]
+
+
+async def put_sized_chunks(store: ResultsStore, batch_id: str, order: Sequence[int]) -> list[str]:
+    """Put chunks of CHUNK_SIZES in the given order; returns every item in item order."""
+    items = [[f"c{index}-{i}" for i in range(size)] for index, size in enumerate(CHUNK_SIZES)]
+    starts = [sum(CHUNK_SIZES[:index]) for index in range(len(CHUNK_SIZES))]
+    for index in order:
+        await store.put_chunk(batch_id, index, starts[index], items[index], [])
+    return [item for chunk in items for item in chunk]
+
+
+async def collect(store: ResultsStore, batch_id: str, **window: Any) -> list[Any]:
+    return [item async for item in store.iter_results(batch_id, **window)]
+
+
+async def test_putting_the_same_chunk_twice_stores_it_once(store: ResultsStore) -> None:
+    first = await store.put_chunk("b", 0, 0, ["a", "b"], [{"row": 2, "field": "x", "reason": "r"}])
+    second = await store.put_chunk("b", 0, 0, ["a", "b"], [{"row": 2, "field": "x", "reason": "r"}])
+
+    assert (first, second) == (True, False)
+    assert await store.count_results("b") == 2
+    assert (await store.list_errors("b", 0, 10))[1] == 1
+    assert await collect(store, "b") == ["a", "b"]
+
+
+async def test_a_repeated_chunk_with_other_content_keeps_the_first_copy(
+    store: ResultsStore,
+) -> None:
+    await store.put_chunk("b", 0, 0, ["first"], [])
+
+    assert await store.put_chunk("b", 0, 0, ["second", "extra"], []) is False
+    assert await collect(store, "b") == ["first"]
+
+
+async def test_concurrent_puts_of_the_same_chunk_store_it_exactly_once(
+    store: ResultsStore,
+) -> None:
+    outcomes = await asyncio.gather(
+        *(store.put_chunk("b", 3, 30, list(range(10)), []) for _ in range(25))
+    )
+
+    assert outcomes.count(True) == 1
+    assert await store.chunk_indexes("b") == {3}
+    assert await store.count_results("b") == 10
+
+
+async def test_puts_from_two_processes_store_every_chunk_once(store_target: StoreTarget) -> None:
+    # Opening the store here creates the schema, so the writers race only on chunks.
+    opened = await store_target.connect()
+    try:
+        args = [store_target.url, store_target.pg_schema or "", "b", "40"]
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "tests.integration.store.chunk_writer",
+                *args,
+                cwd=REPO_ROOT,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
+        outputs = [await proc.communicate() for proc in procs]
+        assert [proc.returncode for proc in procs] == [0, 0]
+        stored_by = [int(stdout) for stdout, _ in outputs]
+
+        assert sum(stored_by) == 40
+        assert await opened.chunk_indexes("b") == set(range(40))
+        assert await opened.count_results("b") == 40 * 5
+    finally:
+        await opened.close()
+
+
+async def test_results_come_back_in_chunk_order_when_chunks_arrive_out_of_order(
+    store: ResultsStore,
+) -> None:
+    expected = await put_sized_chunks(store, "b", order=[4, 2, 0, 3, 1])
+
+    assert await collect(store, "b") == expected
+    assert await store.chunk_indexes("b") == {0, 1, 2, 3, 4}
+    assert await store.count_results("b") == 13
+
+
+@pytest.mark.parametrize(("offset", "limit"), WINDOWS)
+async def test_result_windows_match_slicing_across_chunk_boundaries(
+    store: ResultsStore, offset: int, limit: int | None
+) -> None:
+    expected = await put_sized_chunks(store, "b", order=[3, 0, 4, 1, 2])
+
+    window = await collect(store, "b", offset=offset, limit=limit)
+
+    end = None if limit is None else offset + limit
+    assert window == expected[offset:end]
+
+
+async def test_results_are_loaded_a_few_chunks_at_a_time_and_only_inside_the_window(
+    store: ResultsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for index in range(40):
+        await store.put_chunk("b", index, index * 10, [index * 10 + i for i in range(10)], [])
+    requested: list[list[int]] = []
+    original = chunks.payloads
+
+    async def spy(conn: Any, batch_id: str, indexes: Sequence[int], column: str) -> dict[int, str]:
+        requested.append(list(indexes))
+        return await original(conn, batch_id, indexes, column)
+
+    monkeypatch.setattr(chunks, "payloads", spy)
+
+    window = await collect(store, "b", offset=95, limit=150)
+
+    assert window == list(range(95, 245))
+    assert max(len(indexes) for indexes in requested) <= CHUNKS_PER_READ
+    assert [i for indexes in requested for i in indexes] == list(range(9, 25))
+
+
+async def test_results_of_an_unknown_batch_are_empty(store: ResultsStore) -> None:
+    assert await collect(store, "missing") == []
+    assert await store.count_results("missing") == 0
+    assert await store.chunk_indexes("missing") == set()
+
+
+async def test_decimals_keep_their_scale_through_the_store(store: ResultsStore) -> None:
+    results = [
+        {"amount": Decimal("100.50"), "fee": Decimal("0.000"), "n": 3},
+        {"amount": Decimal("-1E+3"), "nested": [Decimal("2.10")], "text": "x"},
+    ]
+    await store.put_chunk("b", 0, 0, results, [])
+
+    stored = await collect(store, "b")
+
+    assert stored == results
+    assert str(stored[0]["amount"]) == "100.50"
+    assert str(stored[0]["fee"]) == "0.000"
+    assert str(stored[1]["nested"][0]) == "2.10"
+    assert isinstance(stored[0]["n"], int)
+
+
+async def test_errors_are_listed_in_row_order_with_their_total(store: ResultsStore) -> None:
+    def error(row: int) -> dict[str, Any]:
+        return {"row": row, "field": "amount", "reason": "Invalid number format"}
+
+    await store.put_chunk("b", 1, 10, [], [error(14), error(11)])
+    await store.put_chunk("b", 0, 0, ["ok"], [error(3)])
+    await store.put_chunk("b", 2, 20, ["ok"], [])
+    await store.put_chunk("b", 3, 30, [], [error(30), error(31), error(39)])
+
+    everything, total = await store.list_errors("b", 0, 100)
+    page, page_total = await store.list_errors("b", 2, 2)
+
+    assert [e["row"] for e in everything] == [3, 11, 14, 30, 31, 39]
+    assert total == page_total == 6
+    assert [e["row"] for e in page] == [14, 30]
+    assert everything[0] == error(3)
+    assert await store.list_errors("missing", 0, 10) == ([], 0)
+
+
+async def test_reading_results_of_a_batch_deleted_meanwhile_raises_batch_not_found(
+    store: ResultsStore,
+) -> None:
+    for index in range(CHUNKS_PER_READ + 2):
+        await store.put_chunk("b", index, index, [index], [])
+    results = store.iter_results("b")
+
+    assert await anext(results) == 0
+    await store.delete_batch("b")
+
+    with pytest.raises(BatchNotFound):
+        async for _ in results:
+            pass
+
+
+async def test_chunk_summaries_give_first_row_and_counts_of_each_stored_chunk(
+    store: ResultsStore,
+) -> None:
+    await store.put_chunk("b", 1, 3, ["x"], [{"row": 4, "field": "f", "reason": "r"}])
+    await store.put_chunk("b", 0, 0, ["a", "b"], [])
+
+    assert sorted(await store.chunk_summaries("b")) == [(0, 2, 0), (3, 1, 1)]
+    assert await store.chunk_summaries("other") == []
