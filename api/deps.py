@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.security import APIKeyHeader
 
+from api.errors import ApiError
+from api.security import hash_api_key, same_hash
 from api.state import ApiState
+from store import ApiKeyRecord
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key.")
 
 
 def get_state(request: Request) -> ApiState:
@@ -15,3 +21,32 @@ def get_state(request: Request) -> ApiState:
 
 
 State = Annotated[ApiState, Depends(get_state)]
+
+
+async def get_caller(
+    state: State,
+    response: Response,
+    api_key: Annotated[str | None, Depends(api_key_header)],
+) -> ApiKeyRecord:
+    """The caller's key, after the request-rate limit has counted this request."""
+    if not api_key:
+        raise ApiError(401, "unauthorized", "Send your API key in the X-API-Key header")
+    key_hash = hash_api_key(api_key)
+    record = await state.store.find_api_key(key_hash)
+    if record is None or not same_hash(record.key_hash, key_hash):
+        raise ApiError(401, "unauthorized", "Unknown or revoked API key")
+    decision = await state.rate_limiter.hit(record.key_id)
+    if not decision.allowed:
+        raise ApiError(
+            429,
+            "rate_limit_exceeded",
+            f"More than {decision.limit} requests per minute for this API key; "
+            f"retry in {decision.headers()['Retry-After']} s",
+            {"limit": decision.limit, "window_s": 60},
+            headers=decision.headers(),
+        )
+    response.headers.update(decision.headers())
+    return record
+
+
+Caller = Annotated[ApiKeyRecord, Depends(get_caller)]

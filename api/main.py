@@ -1,4 +1,4 @@
-"""Assembles the FastAPI app: lifespan, routers, error handlers. Nothing else lives here."""
+"""Assembles the FastAPI app: lifespan, middleware, routers, error handlers. Nothing else."""
 
 from __future__ import annotations
 
@@ -7,9 +7,17 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.routes import health
+from api.errors import install_error_handlers
+from api.middleware import RequestIdMiddleware
+from api.routes import batches, health
 from api.state import open_state
 from schemas.settings import Settings
+
+DESCRIPTION = """
+Batches of JSON records through a declarative transformation pipeline: timestamps to UTC,
+money as exact decimals, e-mails and phones masked. Authenticate with the `X-API-Key` header.
+Limits per key: 1,000 requests a minute, 10,000 items a batch, 5 unfinished batches.
+"""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -25,7 +33,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Batchline",
         version="0.1.0",
         summary="Batch transformation: timestamps to UTC, exact money, masked personal data.",
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(batches.router)
     return app

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from api.limits import RequestRateLimiter
 from schemas.settings import Settings
 from store import ResultsStore
 from streams.publisher import KafkaPublisher
-from streams.topics import TopicNames
+from streams.status_listener import StatusListener
+from streams.topics import TopicNames, ensure_topics
+from transforms import PipelineRegistry
 
 
 @dataclass(slots=True)
@@ -17,16 +21,41 @@ class ApiState:
     topics: TopicNames
     store: ResultsStore
     publisher: KafkaPublisher
+    registry: PipelineRegistry
+    listener: StatusListener
+    rate_limiter: RequestRateLimiter
+    # Admission (idempotency check, unfinished-batch count, insert) is serialised per key in
+    # this process, so that two concurrent submits cannot both take the fifth slot.
+    admission_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def admission_lock(self, key_id: str) -> asyncio.Lock:
+        return self.admission_locks.setdefault(key_id, asyncio.Lock())
 
 
 async def open_state(settings: Settings, stack: AsyncExitStack) -> ApiState:
+    registry = PipelineRegistry.load(
+        settings.pipelines_dir, hash_secret=settings.hash_secret.get_secret_value().encode()
+    )
     store = await ResultsStore.connect(settings.store_url)
     stack.push_async_callback(store.close)
     publisher = KafkaPublisher(settings.kafka_bootstrap)
     stack.push_async_callback(publisher.close)
+    topics = TopicNames(settings.topic_prefix)
+
+    async def create_topics() -> None:
+        await ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+
+    listener = StatusListener(settings.kafka_bootstrap, topics.status, prepare=create_topics)
+    listener.start()
+    stack.push_async_callback(listener.close)
+    rate_limiter = RequestRateLimiter(settings.redis_url)
+    stack.push_async_callback(rate_limiter.close)
     return ApiState(
         settings=settings,
-        topics=TopicNames(settings.topic_prefix),
+        topics=topics,
         store=store,
         publisher=publisher,
+        registry=registry,
+        listener=listener,
+        rate_limiter=rate_limiter,
     )

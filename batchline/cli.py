@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from batchline.errors import BatchlineError
+from batchline.keys import keys_app
 
 app = typer.Typer(
     help="Batchline: batch transformation over Kafka and Faust.",
@@ -19,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(keys_app, name="keys")
 
 
 def _fail(exc: Exception) -> None:

@@ -1,13 +1,198 @@
-"""HTTP bodies of the API."""
+"""HTTP bodies of the API, with the seed document's examples."""
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+MAX_ITEMS = 10_000
+MAX_METADATA_PAIRS = 16
+SEED_ITEM: dict[str, JsonValue] = {
+    "ts": "2024-01-01T00:00:00Z",
+    "amt": "100.50",
+    "email": "user@example.com",
+    "phone": "555-0123",
+}
+SEED_RESULT: dict[str, JsonValue] = {
+    "timestamp": "2024-01-01T00:00:00Z",
+    "amount": 100.50,
+    "email": "u***r@example.com",
+    "phone": "***-0123",
+}
+Status = Literal["queued", "processing", "completed", "cancelled", "failed"]
 
 
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     kafka: Literal["ok", "unreachable"]
     store: Literal["ok", "unreachable"]
+
+
+class BatchCreate(BaseModel):
+    """A batch to transform."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"data": [SEED_ITEM], "batch_size": 100, "parallel": True}]
+        },
+    )
+
+    data: list[Any] = Field(description="Array of data items to process (at most 10,000).")
+    batch_size: int = Field(100, ge=1, le=MAX_ITEMS, description="Items per chunk message.")
+    parallel: bool = Field(True, description="Spread the chunks over workers.")
+    pipeline: str = Field(
+        "default", min_length=1, max_length=200, description="Pipeline: name or name@version."
+    )
+    on_invalid: Literal["reject", "skip"] | None = Field(
+        None, description="reject: 400 on the first invalid item; skip: drop and report them."
+    )
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="Up to 16 string pairs, returned with the status."
+    )
+
+    @field_validator("metadata")
+    @classmethod
+    def _bounded_metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_METADATA_PAIRS:
+            raise ValueError(f"at most {MAX_METADATA_PAIRS} metadata pairs")
+        if any(len(k) > 64 or len(v) > 512 for k, v in value.items()):
+            raise ValueError("metadata keys are at most 64 characters, values at most 512")
+        return value
+
+
+class BatchResult(BaseModel):
+    """A batch that finished while the request waited."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "success",
+                    "processed": 1,
+                    "filtered": 0,
+                    "duration": 0.5,
+                    "results": [SEED_RESULT],
+                    "batch_id": "batch_123",
+                }
+            ]
+        }
+    )
+
+    status: Literal["success"] = "success"
+    processed: int
+    filtered: int
+    duration: float
+    results: list[dict[str, Any]]
+    batch_id: str
+
+
+class BatchAccepted(BaseModel):
+    """A batch accepted for processing; poll the URL in the Location header."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"batch_id": "batch_123", "status": "queued"}]}
+    )
+
+    batch_id: str
+    status: Status
+
+
+class BatchStatus(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "batch_id": "batch_123",
+                    "status": "completed",
+                    "progress": 100,
+                    "processed": 1000,
+                    "filtered": 50,
+                    "duration": 5.2,
+                    "started_at": "2024-01-01T00:00:00Z",
+                    "completed_at": "2024-01-01T00:00:05Z",
+                    "total": 1050,
+                    "metadata": {},
+                }
+            ]
+        }
+    )
+
+    batch_id: str
+    status: Status
+    progress: int = Field(ge=0, le=100)
+    processed: int
+    filtered: int
+    duration: float | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    total: int
+    invalid: int = 0
+    pipeline: str = "default"
+    created_at: datetime | None = None
+    reason: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class BatchList(BaseModel):
+    batches: list[BatchStatus]
+    offset: int
+    limit: int
+    total: int
+
+
+class ResultsPage(BaseModel):
+    batch_id: str
+    offset: int
+    limit: int
+    total: int
+    results: list[dict[str, Any]]
+
+
+class RowErrorBody(BaseModel):
+    row: int
+    field: str
+    reason: str
+
+
+class ErrorsPage(BaseModel):
+    batch_id: str
+    offset: int
+    limit: int
+    total: int
+    errors: list[RowErrorBody]
+
+
+class CancelResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "cancelled", "message": "Batch processing job cancelled successfully"}
+            ]
+        }
+    )
+
+    status: Literal["cancelled", "cancelling"]
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns has this shape; ``error`` is a stable code."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": "validation_error",
+                    "message": "Invalid data format in batch",
+                    "details": {"row": 5, "field": "amount", "reason": "Invalid number format"},
+                }
+            ]
+        }
+    )
+
+    error: str
+    message: str
+    details: dict[str, Any] | None = None

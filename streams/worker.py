@@ -27,6 +27,7 @@ def run_worker(settings: Settings) -> None:
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
     data_dir = worker_data_dir(settings)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     try:
         worker = faust.Worker(
             streams_app.app,

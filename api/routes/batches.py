@@ -1,0 +1,188 @@
+"""The batch endpoints of the seed document, plus results, errors and the caller's list."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from api import submission
+from api.body import parse_json, read_body, validate_model
+from api.deps import Caller, State
+from api.errors import ApiError
+from api.views import live_status, owned_batch, status_from_record
+from schemas import jsonio
+from schemas.events import CancelCommand
+from schemas.http import (
+    BatchAccepted,
+    BatchCreate,
+    BatchList,
+    BatchResult,
+    BatchStatus,
+    CancelResult,
+    ErrorBody,
+    ErrorsPage,
+    ResultsPage,
+)
+from streams.errors import KafkaUnavailable
+
+router = APIRouter(prefix="/api/v1/transform", tags=["batches"])
+MAX_PAGE = 10_000
+CANCEL_WAIT_S = 10.0
+NDJSON = "application/x-ndjson"
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "Invalid request parameters",
+        401: "Missing or unknown API key",
+        404: "Batch job not found",
+        429: "Rate limit exceeded",
+        500: "Processing error",
+    }.items()
+}
+
+
+def _batch_create_body() -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/BatchCreate"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+@router.post(
+    "/batch",
+    response_model=BatchResult,
+    responses={
+        202: {"model": BatchAccepted, "description": "Accepted; poll the Location URL"},
+        409: {"model": ErrorBody, "description": "Idempotency-Key reused with another body"},
+        413: {"model": ErrorBody, "description": "Body over BATCHLINE_MAX_BODY_BYTES"},
+        503: {"model": ErrorBody, "description": "Kafka unavailable; retry later"},
+        **ERRORS,
+    },
+    openapi_extra=_batch_create_body(),
+)
+async def create_batch(
+    request: Request,
+    state: State,
+    caller: Caller,
+    prefer: Annotated[str | None, Header(description="respond-async: answer 202 at once")] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """Process a batch of data through the transformation pipeline."""
+    raw = await read_body(request, state.settings.max_body_bytes)
+    document = parse_json(raw)
+    if isinstance(document, dict) and isinstance(document.get("data"), list):
+        submission.check_size(len(document["data"]))
+    body = validate_model(BatchCreate, document)
+    respond_async = prefer is not None and "respond-async" in prefer.lower()
+    return await submission.submit(state, caller, body, raw, idempotency_key, respond_async)
+
+
+@router.get("/batch/{batch_id}", response_model=BatchStatus, responses=ERRORS)
+async def read_batch(batch_id: str, state: State, caller: Caller) -> BatchStatus:
+    """Get the status of a batch processing job."""
+    return await live_status(state, await owned_batch(state, caller, batch_id))
+
+
+@router.get(
+    "/batch/{batch_id}/results",
+    response_model=ResultsPage,
+    responses={200: {"content": {NDJSON: {}}}, **ERRORS},
+)
+async def read_results(
+    batch_id: str,
+    request: Request,
+    state: State,
+    caller: Caller,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
+) -> Response:
+    """Results in item order: a page of JSON, or NDJSON lines with Accept: application/x-ndjson."""
+    batch = await owned_batch(state, caller, batch_id)
+    if NDJSON in request.headers.get("accept", ""):
+        return StreamingResponse(_ndjson(state, batch.batch_id, offset), media_type=NDJSON)
+    total = await state.store.count_results(batch.batch_id)
+    results = [item async for item in state.store.iter_results(batch.batch_id, offset, limit)]
+    page = {"batch_id": batch_id, "offset": offset, "limit": limit, "total": total}
+    return Response(jsonio.dumps({**page, "results": results}), media_type="application/json")
+
+
+async def _ndjson(state: Any, batch_id: str, offset: int) -> AsyncIterator[bytes]:
+    # One line per result, read from the store a few chunks at a time: never a whole batch.
+    async for item in state.store.iter_results(batch_id, offset):
+        yield jsonio.dumps(item) + b"\n"
+
+
+@router.get("/batch/{batch_id}/errors", response_model=ErrorsPage, responses=ERRORS)
+async def read_errors(
+    batch_id: str,
+    state: State,
+    caller: Caller,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
+) -> ErrorsPage:
+    """The records an on_invalid=skip batch dropped, as {row, field, reason}, in row order."""
+    batch = await owned_batch(state, caller, batch_id)
+    errors, total = await state.store.list_errors(batch.batch_id, offset, limit)
+    return ErrorsPage.model_validate(
+        {"batch_id": batch_id, "offset": offset, "limit": limit, "total": total, "errors": errors}
+    )
+
+
+@router.post(
+    "/batch/{batch_id}/cancel",
+    response_model=CancelResult,
+    responses={
+        202: {"model": CancelResult, "description": "Cancel requested, not yet confirmed"},
+        409: {"model": ErrorBody, "description": "The batch has already finished"},
+        **ERRORS,
+    },
+)
+async def cancel_batch(batch_id: str, state: State, caller: Caller) -> Response:
+    """Cancel a running batch processing job."""
+    batch = await owned_batch(state, caller, batch_id)
+    if batch.status not in ("queued", "processing"):
+        raise _already_finished(batch_id, batch.status)
+    future = state.listener.register(batch_id)
+    try:
+        command = CancelCommand(batch_id=batch_id, requested_at=datetime.now(UTC))
+        await state.publisher.send_all(
+            state.topics.control, [(batch_id.encode(), command.to_bytes())]
+        )
+        event = await asyncio.wait_for(asyncio.shield(future), CANCEL_WAIT_S)
+    except TimeoutError:
+        body = CancelResult(status="cancelling", message="Cancel requested; poll the batch status")
+        return JSONResponse(body.model_dump(), status_code=202)
+    except KafkaUnavailable as exc:
+        raise ApiError(503, "service_unavailable", str(exc), headers={"Retry-After": "5"}) from None
+    finally:
+        state.listener.unregister(batch_id, future)
+    if event.status != "cancelled":
+        raise _already_finished(batch_id, event.status)
+    body = CancelResult(status="cancelled", message="Batch processing job cancelled successfully")
+    return JSONResponse(body.model_dump())
+
+
+def _already_finished(batch_id: str, status: str) -> ApiError:
+    return ApiError(
+        409,
+        "conflict",
+        f"Batch is already {status}; only queued or processing batches can be cancelled",
+        {"batch_id": batch_id, "status": status},
+    )
+
+
+@router.get("/batches", response_model=BatchList, responses=ERRORS)
+async def list_batches(
+    state: State,
+    caller: Caller,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> BatchList:
+    """The caller's batches, newest first."""
+    records, total = await state.store.list_batches(caller.key_id, offset, limit)
+    batches = [status_from_record(record, record.processed + record.filtered) for record in records]
+    return BatchList(batches=batches, offset=offset, limit=limit, total=total)

@@ -1,0 +1,226 @@
+"""Accepting a batch: limits, validation of every item, publishing, and the wait for its end."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+from datetime import UTC, datetime
+
+from fastapi import Response
+from fastapi.responses import JSONResponse
+
+from api.errors import ApiError
+from api.limits import MAX_UNFINISHED_BATCHES
+from api.state import ApiState
+from schemas import jsonio
+from schemas.http import MAX_ITEMS, BatchAccepted, BatchCreate, BatchResult
+from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch
+from streams.chunking import chunk_count, iter_chunks
+from streams.errors import KafkaUnavailable
+from transforms import CompiledPipeline, TransformsError
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = 5
+LISTENER_READY_TIMEOUT_S = 5.0
+
+
+def new_batch_id() -> str:
+    return f"batch_{secrets.token_hex(12)}"
+
+
+def status_url(batch_id: str) -> str:
+    return f"/api/v1/transform/batch/{batch_id}"
+
+
+def check_size(item_count: int) -> None:
+    if item_count > MAX_ITEMS:
+        raise ApiError(
+            400,
+            "batch_too_large",
+            f"A batch holds at most {MAX_ITEMS} items; split it into several batches",
+            {"max_items": MAX_ITEMS, "items": item_count},
+        )
+
+
+def resolve_pipeline(state: ApiState, ref: str) -> CompiledPipeline:
+    try:
+        return state.registry.get(ref)
+    except TransformsError as exc:
+        raise ApiError(400, "unknown_pipeline", str(exc), {"pipeline": ref}) from None
+
+
+def validate_items(pipeline: CompiledPipeline, body: BatchCreate, on_invalid: str) -> None:
+    if on_invalid != "reject":
+        return
+    error = pipeline.first_error(body.data)
+    if error is not None:
+        raise ApiError(400, "validation_error", "Invalid data format in batch", error.as_dict())
+
+
+def accepted(batch: BatchRecord, status_code: int = 202) -> JSONResponse:
+    body = BatchAccepted(batch_id=batch.batch_id, status=batch.status)
+    return JSONResponse(
+        body.model_dump(), status_code=status_code, headers={"Location": status_url(batch.batch_id)}
+    )
+
+
+async def submit(
+    state: ApiState,
+    caller: ApiKeyRecord,
+    body: BatchCreate,
+    raw_body: bytes,
+    idempotency_key: str | None,
+    respond_async: bool,
+) -> Response:
+    pipeline = resolve_pipeline(state, body.pipeline)
+    on_invalid = body.on_invalid or pipeline.on_invalid
+    validate_items(pipeline, body, on_invalid)
+    digest = hashlib.sha256(raw_body).hexdigest()
+    batch = await _admit(state, caller, body, pipeline, on_invalid, idempotency_key, digest)
+    if batch.created_now:
+        await _publish(state, batch.record, body, pipeline, on_invalid)
+    return await _respond(state, batch.record, respond_async)
+
+
+class _Admitted:
+    __slots__ = ("created_now", "record")
+
+    def __init__(self, record: BatchRecord, created_now: bool) -> None:
+        self.record = record
+        self.created_now = created_now
+
+
+async def _admit(
+    state: ApiState,
+    caller: ApiKeyRecord,
+    body: BatchCreate,
+    pipeline: CompiledPipeline,
+    on_invalid: str,
+    idempotency_key: str | None,
+    digest: str,
+) -> _Admitted:
+    async with state.admission_lock(caller.key_id):
+        if idempotency_key is not None:
+            existing = await state.store.find_by_idempotency_key(caller.key_id, idempotency_key)
+            if existing is not None:
+                return _Admitted(_same_request(existing, digest), created_now=False)
+        if await state.store.count_unfinished(caller.key_id) >= MAX_UNFINISHED_BATCHES:
+            raise ApiError(
+                429,
+                "too_many_concurrent_batches",
+                f"At most {MAX_UNFINISHED_BATCHES} unfinished batches per API key; "
+                "wait for one to finish or cancel one",
+                {"limit": MAX_UNFINISHED_BATCHES},
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        new = NewBatch(
+            batch_id=new_batch_id(),
+            owner_key_id=caller.key_id,
+            pipeline_ref=pipeline.ref,
+            on_invalid=on_invalid,
+            total=len(body.data),
+            chunk_count=chunk_count(len(body.data), body.batch_size),
+            batch_size=body.batch_size,
+            parallel=body.parallel,
+            created_at=datetime.now(UTC),
+            idempotency_key=idempotency_key,
+            request_digest=digest,
+            metadata=body.metadata,
+        )
+        try:
+            return _Admitted(await state.store.insert_batch(new), created_now=True)
+        except DuplicateIdempotencyKey as clash:  # another API process won the race
+            return _Admitted(_same_request(clash.existing, digest), created_now=False)
+
+
+def _same_request(existing: BatchRecord, digest: str) -> BatchRecord:
+    if existing.request_digest != digest:
+        raise ApiError(
+            409,
+            "conflict",
+            "This Idempotency-Key was used with a different request body; use a new key",
+            {"batch_id": existing.batch_id},
+        )
+    return existing
+
+
+async def _publish(
+    state: ApiState,
+    batch: BatchRecord,
+    body: BatchCreate,
+    pipeline: CompiledPipeline,
+    on_invalid: str,
+) -> None:
+    messages = list(
+        iter_chunks(
+            batch_id=batch.batch_id,
+            items=body.data,
+            batch_size=body.batch_size,
+            parallel=body.parallel,
+            pipeline=pipeline.ref,
+            on_invalid=on_invalid,  # type: ignore[arg-type]  # "reject" or "skip"
+            duplicate_rows=pipeline.duplicate_rows(body.data),
+        )
+    )
+    try:
+        await state.publisher.send_all(state.topics.requests, messages)
+    except KafkaUnavailable as exc:
+        await state.store.abandon_batch(batch.batch_id, "Kafka was unavailable at submission")
+        raise ApiError(
+            503,
+            "service_unavailable",
+            f"{exc}; the batch was not accepted",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        ) from None
+    log.info(
+        "batch published",
+        extra={"batch_id": batch.batch_id, "items": batch.total, "chunks": batch.chunk_count},
+    )
+
+
+async def _respond(state: ApiState, batch: BatchRecord, respond_async: bool) -> Response:
+    if batch.status in ("queued", "processing") and not respond_async:
+        batch = await _wait_until_finished(state, batch)
+    if batch.status == "completed":
+        return await completed_response(state, batch)
+    if batch.status == "failed" and not respond_async:
+        raise ApiError(
+            500,
+            "processing_error",
+            batch.reason or "The batch failed",
+            {"batch_id": batch.batch_id},
+        )
+    return accepted(batch)
+
+
+async def _wait_until_finished(state: ApiState, batch: BatchRecord) -> BatchRecord:
+    listener = state.listener
+    if not await listener.wait_ready(LISTENER_READY_TIMEOUT_S):
+        return batch
+    future = listener.register(batch.batch_id)
+    try:
+        # The batch may have finished before the waiter was registered: look once.
+        current = await state.store.get_batch(batch.batch_id)
+        if current is not None and current.status not in ("queued", "processing"):
+            return current
+        await asyncio.wait_for(asyncio.shield(future), state.settings.sync_wait_s)
+    except TimeoutError:
+        pass
+    finally:
+        listener.unregister(batch.batch_id, future)
+    return await state.store.get_batch(batch.batch_id) or batch
+
+
+async def completed_response(state: ApiState, batch: BatchRecord) -> Response:
+    results = [item async for item in state.store.iter_results(batch.batch_id)]
+    body = BatchResult(
+        processed=batch.processed,
+        filtered=batch.filtered,
+        duration=round(batch.duration or 0.0, 6),
+        results=results,
+        batch_id=batch.batch_id,
+    )
+    # jsonio keeps each amount's scale: 100.50 stays 100.50 in the bytes.
+    return Response(jsonio.dumps(body.model_dump(mode="python")), media_type="application/json")

@@ -1,0 +1,57 @@
+"""Turning stored batches into response bodies."""
+
+from __future__ import annotations
+
+from api.errors import not_found
+from api.state import ApiState
+from schemas.http import BatchStatus
+from store import ApiKeyRecord, BatchRecord
+
+
+async def owned_batch(state: ApiState, caller: ApiKeyRecord, batch_id: str) -> BatchRecord:
+    """The caller's batch; another key's batch is as invisible as a missing one."""
+    batch = await state.store.get_batch(batch_id)
+    if batch is None or batch.owner_key_id != caller.key_id:
+        raise not_found(batch_id)
+    return batch
+
+
+def status_from_record(batch: BatchRecord, done_items: int | None = None) -> BatchStatus:
+    if batch.status == "completed" or batch.total == 0:
+        progress = 100
+    else:
+        progress = min(99, (done_items or 0) * 100 // batch.total)
+    return BatchStatus(
+        batch_id=batch.batch_id,
+        status=batch.status,
+        progress=progress,
+        processed=batch.processed,
+        filtered=batch.filtered,
+        invalid=batch.invalid,
+        duration=batch.duration,
+        started_at=batch.started_at,
+        completed_at=batch.completed_at,
+        total=batch.total,
+        pipeline=batch.pipeline_ref,
+        created_at=batch.created_at,
+        reason=batch.reason,
+        metadata=batch.metadata,
+    )
+
+
+async def live_status(state: ApiState, batch: BatchRecord) -> BatchStatus:
+    """A finished batch as stored; a running one with counts from the chunks stored so far."""
+    if batch.status != "processing":
+        done = batch.processed + batch.filtered
+        return status_from_record(batch, done)
+    processed = filtered = invalid = items = 0
+    for first_row, results, errors in await state.store.chunk_summaries(batch.batch_id):
+        chunk_items = min(batch.batch_size, batch.total - first_row)
+        items += chunk_items
+        processed += results
+        invalid += errors
+        filtered += chunk_items - results
+    status = status_from_record(batch, items)
+    return status.model_copy(
+        update={"processed": processed, "filtered": filtered, "invalid": invalid}
+    )
