@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
 from api.errors import ApiError
@@ -25,7 +25,7 @@ State = Annotated[ApiState, Depends(get_state)]
 
 async def get_caller(
     state: State,
-    response: Response,
+    request: Request,
     api_key: Annotated[str | None, Depends(api_key_header)],
 ) -> ApiKeyRecord:
     """The caller's key, after the request-rate limit has counted this request."""
@@ -45,7 +45,8 @@ async def get_caller(
             {"limit": decision.limit, "window_s": 60},
             headers=decision.headers(),
         )
-    response.headers.update(decision.headers())
+    # Put on the response, whichever way it is built, by api.middleware.
+    request.state.response_headers = decision.headers()
     return record
 
 

@@ -1,4 +1,8 @@
-"""A request ID on every request and response (X-Request-ID), for logs and error reports."""
+"""Headers every response carries, however a route or error handler built it.
+
+X-Request-ID (for logs and error reports) on every response, and the headers a dependency put
+in ``request.state.response_headers`` (the RateLimit-* headers of the caller's key).
+"""
 
 from __future__ import annotations
 
@@ -22,12 +26,19 @@ class RequestIdMiddleware:
             return
         given = dict(scope["headers"]).get(REQUEST_ID_HEADER, b"")
         request_id = given.decode() if SAFE_ID.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                present = {name.lower() for name, _ in headers}
+                extra = {"x-request-id": request_id, **state.get("response_headers", {})}
+                headers += [
+                    (name.lower().encode(), value.encode())
+                    for name, value in extra.items()
+                    if name.lower().encode() not in present
+                ]
                 message["headers"] = headers
             await send(message)
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from api.limits import RequestRateLimiter
 from schemas.settings import Settings
@@ -24,12 +23,6 @@ class ApiState:
     registry: PipelineRegistry
     listener: StatusListener
     rate_limiter: RequestRateLimiter
-    # Admission (idempotency check, unfinished-batch count, insert) is serialised per key in
-    # this process, so that two concurrent submits cannot both take the fifth slot.
-    admission_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-
-    def admission_lock(self, key_id: str) -> asyncio.Lock:
-        return self.admission_locks.setdefault(key_id, asyncio.Lock())
 
 
 async def open_state(settings: Settings, stack: AsyncExitStack) -> ApiState:

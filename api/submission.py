@@ -16,7 +16,7 @@ from api.limits import MAX_UNFINISHED_BATCHES
 from api.state import ApiState
 from schemas import jsonio
 from schemas.http import MAX_ITEMS, BatchAccepted, BatchCreate, BatchResult
-from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch
+from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch, TooManyUnfinished
 from streams.chunking import chunk_count, iter_chunks
 from streams.errors import KafkaUnavailable
 from transforms import CompiledPipeline, TransformsError
@@ -101,38 +101,36 @@ async def _admit(
     idempotency_key: str | None,
     digest: str,
 ) -> _Admitted:
-    async with state.admission_lock(caller.key_id):
-        if idempotency_key is not None:
-            existing = await state.store.find_by_idempotency_key(caller.key_id, idempotency_key)
-            if existing is not None:
-                return _Admitted(_same_request(existing, digest), created_now=False)
-        if await state.store.count_unfinished(caller.key_id) >= MAX_UNFINISHED_BATCHES:
-            raise ApiError(
-                429,
-                "too_many_concurrent_batches",
-                f"At most {MAX_UNFINISHED_BATCHES} unfinished batches per API key; "
-                "wait for one to finish or cancel one",
-                {"limit": MAX_UNFINISHED_BATCHES},
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
-        new = NewBatch(
-            batch_id=new_batch_id(),
-            owner_key_id=caller.key_id,
-            pipeline_ref=pipeline.ref,
-            on_invalid=on_invalid,
-            total=len(body.data),
-            chunk_count=chunk_count(len(body.data), body.batch_size),
-            batch_size=body.batch_size,
-            parallel=body.parallel,
-            created_at=datetime.now(UTC),
-            idempotency_key=idempotency_key,
-            request_digest=digest,
-            metadata=body.metadata,
-        )
-        try:
-            return _Admitted(await state.store.insert_batch(new), created_now=True)
-        except DuplicateIdempotencyKey as clash:  # another API process won the race
-            return _Admitted(_same_request(clash.existing, digest), created_now=False)
+    new = NewBatch(
+        batch_id=new_batch_id(),
+        owner_key_id=caller.key_id,
+        pipeline_ref=pipeline.ref,
+        on_invalid=on_invalid,
+        total=len(body.data),
+        chunk_count=chunk_count(len(body.data), body.batch_size),
+        batch_size=body.batch_size,
+        parallel=body.parallel,
+        created_at=datetime.now(UTC),
+        idempotency_key=idempotency_key,
+        request_digest=digest,
+        metadata=body.metadata,
+    )
+    try:
+        # Counting and inserting happen in one transaction, serialised per key across every
+        # API process, so a key never gets a sixth unfinished batch.
+        record = await state.store.insert_batch(new, max_unfinished=MAX_UNFINISHED_BATCHES)
+    except DuplicateIdempotencyKey as clash:  # a retry, or another process won the race
+        return _Admitted(_same_request(clash.existing, digest), created_now=False)
+    except TooManyUnfinished:
+        raise ApiError(
+            429,
+            "too_many_concurrent_batches",
+            f"At most {MAX_UNFINISHED_BATCHES} unfinished batches per API key; "
+            "wait for one to finish or cancel one",
+            {"limit": MAX_UNFINISHED_BATCHES},
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        ) from None
+    return _Admitted(record, created_now=True)
 
 
 def _same_request(existing: BatchRecord, digest: str) -> BatchRecord:

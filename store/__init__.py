@@ -1,6 +1,12 @@
 """Where results rest: the results store (SQLite by default, PostgreSQL in production)."""
 
-from store.errors import BatchNotFound, DuplicateIdempotencyKey, StoreError, StoreUnavailable
+from store.errors import (
+    BatchNotFound,
+    DuplicateIdempotencyKey,
+    StoreError,
+    StoreUnavailable,
+    TooManyUnfinished,
+)
 from store.records import (
     FINISHED_STATUSES,
     UNFINISHED_STATUSES,
@@ -23,4 +29,5 @@ __all__ = [
     "ResultsStore",
     "StoreError",
     "StoreUnavailable",
+    "TooManyUnfinished",
 ]

@@ -100,6 +100,18 @@ async def page(
     return [record_from_row(row) for row in rows], int(total)
 
 
+async def lock_owner(conn: AsyncConnection, owner_key_id: str | None) -> None:
+    """Serialise admissions of one owner until the transaction ends.
+
+    SQLite needs nothing: its write transactions (BEGIN IMMEDIATE) already run one at a time.
+    PostgreSQL takes a transaction-scoped advisory lock on the owner, so API processes that
+    count and insert at the same time take turns instead of both seeing room for one more.
+    """
+    if conn.dialect.name == "postgresql":
+        key = f"batchline-admission:{owner_key_id}"
+        await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
+
+
 async def count_unfinished(conn: AsyncConnection, owner_key_id: str | None) -> int:
     where: list[ColumnElement[bool]] = [batches.c.status.in_(UNFINISHED_STATUSES)]
     if owner_key_id is not None:

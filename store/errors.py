@@ -27,6 +27,17 @@ class DuplicateIdempotencyKey(StoreError):
         self.existing = existing
 
 
+class TooManyUnfinished(StoreError):
+    """The owner already has as many unfinished batches as allowed."""
+
+    def __init__(self, owner_key_id: str | None, limit: int) -> None:
+        super().__init__(
+            f"The owner already has {limit} unfinished batches; wait for one to finish."
+        )
+        self.owner_key_id = owner_key_id
+        self.limit = limit
+
+
 class BatchNotFound(StoreError):
     """The batch does not exist (never created, deleted, or purged)."""
 

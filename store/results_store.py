@@ -14,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from schemas import jsonio
 from store import api_keys, batches, chunks
 from store.engine import WRITE_OPTION, create_store_engine, enable_sqlite_wal, redacted
-from store.errors import BatchNotFound, DuplicateIdempotencyKey, StoreError, StoreUnavailable
+from store.errors import (
+    BatchNotFound,
+    DuplicateIdempotencyKey,
+    StoreError,
+    StoreUnavailable,
+    TooManyUnfinished,
+)
 from store.records import FINISHED_STATUSES, ApiKeyRecord, BatchRecord, NewBatch
 from store.schema import ensure_schema
 from store.window import plan_window
@@ -99,10 +105,27 @@ class ResultsStore:
 
     # batches
 
-    async def insert_batch(self, batch: NewBatch) -> BatchRecord:
-        """Record a new batch as queued; a reused idempotency key raises with the existing batch."""
+    async def insert_batch(
+        self, batch: NewBatch, *, max_unfinished: int | None = None
+    ) -> BatchRecord:
+        """Record a new batch as queued; a reused idempotency key raises with the existing batch.
+
+        With ``max_unfinished``, the owner's unfinished batches are counted in the same
+        transaction (serialised per owner) and TooManyUnfinished is raised when there is no room.
+        """
         _aware(batch.created_at, "created_at")
         async with self._write() as conn:
+            if max_unfinished is not None:
+                await batches.lock_owner(conn, batch.owner_key_id)
+                if batch.idempotency_key is not None:
+                    existing = await batches.find_by_idempotency_key(
+                        conn, batch.owner_key_id, batch.idempotency_key
+                    )
+                    if existing is not None:
+                        raise DuplicateIdempotencyKey(existing)
+                unfinished = await batches.count_unfinished(conn, batch.owner_key_id)
+                if unfinished >= max_unfinished:
+                    raise TooManyUnfinished(batch.owner_key_id, max_unfinished)
             record = await batches.insert(conn, batch)
             if record is not None:
                 return record

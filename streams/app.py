@@ -23,6 +23,10 @@ from streams.topics import TopicNames
 COMMIT_INTERVAL_S = 1.0
 # Faust holds sends for this long to batch them; a 1-item batch should not wait.
 PRODUCER_LINGER_MS = 1
+# A worker that dies without leaving the group (kill -9, lost host) holds its partitions until
+# its session expires: keep that short so that another worker takes over within seconds.
+SESSION_TIMEOUT_S = 10.0
+HEARTBEAT_INTERVAL_S = 1.0
 
 
 @dataclass(slots=True)
@@ -77,6 +81,8 @@ def build_app(settings: Settings, resources: WorkerResources | None = None) -> S
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=COMMIT_INTERVAL_S,
+        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=HEARTBEAT_INTERVAL_S,
         producer_linger_ms=PRODUCER_LINGER_MS,
         producer_acks=-1,
         stream_wait_empty=False,
@@ -105,12 +111,10 @@ def build_app(settings: Settings, resources: WorkerResources | None = None) -> S
         progress_out=_raw_topic(app, names.progress, partitions),
         status=_raw_topic(app, names.status, partitions),
         dead_letters=_raw_topic(app, names.dead_letters, partitions),
-        progress_table=app.Table(
-            "progress", default=None, partitions=partitions, key_type=str, value_type=dict
-        ),
-        chunks_done_table=app.Table(
-            "chunks-done", default=None, partitions=partitions, key_type=str, value_type=bool
-        ),
+        # No key or value type: plain JSON both ways (a value_type such as dict would make
+        # Faust try to build a model class from each stored value).
+        progress_table=app.Table("progress", partitions=partitions),
+        chunks_done_table=app.Table("chunks-done", partitions=partitions),
     )
     from streams.agents import register_agents
 

@@ -14,6 +14,7 @@ from api import submission
 from api.body import parse_json, read_body, validate_model
 from api.deps import Caller, State
 from api.errors import ApiError
+from api.state import ApiState
 from api.views import live_status, owned_batch, status_from_record
 from schemas import jsonio
 from schemas.events import CancelCommand
@@ -32,6 +33,7 @@ from streams.errors import KafkaUnavailable
 
 router = APIRouter(prefix="/api/v1/transform", tags=["batches"])
 MAX_PAGE = 10_000
+DEFAULT_PAGE = 1000
 CANCEL_WAIT_S = 10.0
 NDJSON = "application/x-ndjson"
 
@@ -98,21 +100,26 @@ async def read_results(
     state: State,
     caller: Caller,
     offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_PAGE, description="Default 1000; NDJSON: all.")
+    ] = None,
 ) -> Response:
     """Results in item order: a page of JSON, or NDJSON lines with Accept: application/x-ndjson."""
     batch = await owned_batch(state, caller, batch_id)
     if NDJSON in request.headers.get("accept", ""):
-        return StreamingResponse(_ndjson(state, batch.batch_id, offset), media_type=NDJSON)
+        return StreamingResponse(_ndjson(state, batch.batch_id, offset, limit), media_type=NDJSON)
+    limit = limit or DEFAULT_PAGE
     total = await state.store.count_results(batch.batch_id)
     results = [item async for item in state.store.iter_results(batch.batch_id, offset, limit)]
     page = {"batch_id": batch_id, "offset": offset, "limit": limit, "total": total}
     return Response(jsonio.dumps({**page, "results": results}), media_type="application/json")
 
 
-async def _ndjson(state: Any, batch_id: str, offset: int) -> AsyncIterator[bytes]:
+async def _ndjson(
+    state: ApiState, batch_id: str, offset: int, limit: int | None
+) -> AsyncIterator[bytes]:
     # One line per result, read from the store a few chunks at a time: never a whole batch.
-    async for item in state.store.iter_results(batch_id, offset):
+    async for item in state.store.iter_results(batch_id, offset, limit):
         yield jsonio.dumps(item) + b"\n"
 
 

@@ -12,8 +12,9 @@ from store import (
     DuplicateIdempotencyKey,
     ResultsStore,
     StoreError,
+    TooManyUnfinished,
 )
-from tests.integration.store.builders import BASE_TIME, at, new_batch
+from tests.integration.store.builders import BASE_TIME, StoreTarget, at, new_batch
 
 
 async def test_insert_batch_returns_a_queued_record_that_get_batch_reads_back(
@@ -316,3 +317,37 @@ async def test_abandoning_a_batch_fails_it_and_frees_its_idempotency_key(
     assert await store.find_by_idempotency_key("k", "idem-1") is None
     retry = await store.insert_batch(new_batch(owner_key_id="k", idempotency_key="idem-1"))
     assert retry.batch_id != batch.batch_id
+
+
+async def test_insert_with_max_unfinished_refuses_the_batch_past_the_limit(
+    store: ResultsStore,
+) -> None:
+    for _ in range(2):
+        await store.insert_batch(new_batch(owner_key_id="k"), max_unfinished=2)
+
+    with pytest.raises(TooManyUnfinished):
+        await store.insert_batch(new_batch(owner_key_id="k"), max_unfinished=2)
+    assert await store.count_unfinished("k") == 2
+    # Another owner has room of its own.
+    await store.insert_batch(new_batch(owner_key_id="other"), max_unfinished=2)
+
+
+async def test_concurrent_inserts_with_max_unfinished_never_exceed_it(
+    store_target: StoreTarget,
+) -> None:
+    stores = [await store_target.connect() for _ in range(4)]
+    try:
+
+        async def attempt(store: ResultsStore) -> bool:
+            try:
+                await store.insert_batch(new_batch(owner_key_id="racer"), max_unfinished=5)
+            except TooManyUnfinished:
+                return False
+            return True
+
+        outcomes = await asyncio.gather(*(attempt(stores[i % 4]) for i in range(12)))
+        assert sum(outcomes) == 5
+        assert await stores[0].count_unfinished("racer") == 5
+    finally:
+        for store in stores:
+            await store.close()

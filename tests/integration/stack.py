@@ -1,0 +1,164 @@
+"""Running Batchline's own processes in tests: workers and API servers as real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from api.security import hash_api_key, new_api_key
+from batchline.broker import free_port
+from store import ResultsStore
+
+WORKER_READY_LINE = "[^Worker]: Ready"
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 60.0
+
+
+def stack_env(
+    *, kafka: str, prefix: str, store_url: str, data_dir: Path, **more: str
+) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "BATCHLINE_KAFKA_BOOTSTRAP": kafka,
+        "BATCHLINE_TOPIC_PREFIX": prefix,
+        "BATCHLINE_STORE_URL": store_url,
+        "BATCHLINE_DATA_DIR": str(data_dir),
+        "BATCHLINE_PARTITIONS": "4",
+        "BATCHLINE_WORKER_METRICS_PORT": "0",
+        "BATCHLINE_LOG_LEVEL": "INFO",
+    }
+    env.update(more)
+    return env
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> int:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to commit or flush anything."""
+        self.process.kill()
+        self.process.wait()
+
+
+def spawn(name: str, args: list[str], env: Mapping[str, str], log_dir: Path) -> ManagedProcess:
+    log = log_dir / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "batchline.cli", *args],
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    return ManagedProcess(name, process, log)
+
+
+def wait_for(what: str, ready: Callable[[], bool], process: ManagedProcess) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise AssertionError(f"{process.name} exited before {what}:\n{process.output()}")
+        if ready():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{process.name}: no {what} in {START_TIMEOUT_S} s:\n{process.output()}")
+
+
+def start_worker(name: str, env: Mapping[str, str], log_dir: Path) -> ManagedProcess:
+    worker = spawn(name, ["worker"], env, log_dir)
+    wait_for("ready line", lambda: WORKER_READY_LINE in worker.output(), worker)
+    return worker
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_api(name: str, env: Mapping[str, str], log_dir: Path) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    api = spawn(name, ["api", "--port", str(port)], env, log_dir)
+    url = f"http://127.0.0.1:{port}"
+    wait_for("healthy /healthz", lambda: _healthy(url), api)
+    return api, url
+
+
+async def create_api_key(store_url: str, name: str) -> str:
+    store = await ResultsStore.connect(store_url)
+    try:
+        key = new_api_key()
+        await store.create_api_key(name, hash_api_key(key))
+        return key
+    finally:
+        await store.close()
+
+
+def new_key(store_url: str, name: str) -> str:
+    """Usable from sync and async tests alike: the key is made on a thread of its own."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, create_api_key(store_url, name)).result()
+
+
+class StackFactory(Protocol):
+    def __call__(self, store_url: str | None = None, **env: str) -> Stack: ...
+
+
+@dataclass
+class Stack:
+    """A running API with its workers, all on one topic prefix and one store."""
+
+    env: dict[str, str]
+    store_url: str
+    log_dir: Path
+    url: str = ""
+    api_key: str = ""
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    def add_worker(self, name: str | None = None) -> ManagedProcess:
+        worker = start_worker(name or f"worker{len(self.processes)}", self.env, self.log_dir)
+        self.processes.append(worker)
+        return worker
+
+    def add_api(self, name: str | None = None, **env: str) -> str:
+        api, url = start_api(name or f"api{len(self.processes)}", {**self.env, **env}, self.log_dir)
+        self.processes.append(api)
+        return url
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.output()}" for p in self.processes)
