@@ -37,6 +37,7 @@ async def get_caller(
         raise ApiError(401, "unauthorized", "Unknown or revoked API key")
     decision = await state.rate_limiter.hit(record.key_id)
     if not decision.allowed:
+        state.metrics.rate_limited.labels(limit="requests_per_minute").inc()
         raise ApiError(
             429,
             "rate_limit_exceeded",

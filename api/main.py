@@ -8,6 +8,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.metrics import HttpMetricsMiddleware
+from api.metrics import router as metrics_router
 from api.middleware import RequestIdMiddleware
 from api.routes import batches, health
 from api.state import open_state
@@ -36,8 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     app.include_router(batches.router)
     return app

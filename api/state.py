@@ -5,7 +5,11 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
+
 from api.limits import RequestRateLimiter
+from api.metrics import build_metrics
+from batchline.metrics import Metrics
 from schemas.settings import Settings
 from store import ResultsStore
 from streams.publisher import KafkaPublisher
@@ -23,6 +27,8 @@ class ApiState:
     registry: PipelineRegistry
     listener: StatusListener
     rate_limiter: RequestRateLimiter
+    metrics: Metrics
+    metrics_registry: CollectorRegistry
 
 
 async def open_state(settings: Settings, stack: AsyncExitStack) -> ApiState:
@@ -43,6 +49,7 @@ async def open_state(settings: Settings, stack: AsyncExitStack) -> ApiState:
     stack.push_async_callback(listener.close)
     rate_limiter = RequestRateLimiter(settings.redis_url)
     stack.push_async_callback(rate_limiter.close)
+    metrics, metrics_registry = build_metrics(registry)
     return ApiState(
         settings=settings,
         topics=topics,
@@ -51,4 +58,6 @@ async def open_state(settings: Settings, stack: AsyncExitStack) -> ApiState:
         registry=registry,
         listener=listener,
         rate_limiter=rate_limiter,
+        metrics=metrics,
+        metrics_registry=metrics_registry,
     )

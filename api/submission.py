@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import time
 from datetime import UTC, datetime
 
 from fastapi import Response
@@ -14,6 +15,7 @@ from fastapi.responses import JSONResponse
 from api.errors import ApiError
 from api.limits import MAX_UNFINISHED_BATCHES
 from api.state import ApiState
+from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.http import MAX_ITEMS, BatchAccepted, BatchCreate, BatchResult
 from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch, TooManyUnfinished
@@ -22,6 +24,12 @@ from streams.errors import KafkaUnavailable
 from transforms import CompiledPipeline, TransformsError
 
 log = logging.getLogger(__name__)
+# API error codes that count as processing errors, by their metric error_type.
+ERROR_TYPES = {
+    "validation_error": "validation",
+    "service_unavailable": "kafka_unavailable",
+    "processing_error": "batch_failed",
+}
 RETRY_AFTER_S = 5
 LISTENER_READY_TIMEOUT_S = 5.0
 
@@ -74,14 +82,33 @@ async def submit(
     idempotency_key: str | None,
     respond_async: bool,
 ) -> Response:
-    pipeline = resolve_pipeline(state, body.pipeline)
-    on_invalid = body.on_invalid or pipeline.on_invalid
-    validate_items(pipeline, body, on_invalid)
-    digest = hashlib.sha256(raw_body).hexdigest()
-    batch = await _admit(state, caller, body, pipeline, on_invalid, idempotency_key, digest)
-    if batch.created_now:
-        await _publish(state, batch.record, body, pipeline, on_invalid)
-    return await _respond(state, batch.record, respond_async)
+    metrics = state.metrics
+    started = time.perf_counter()
+    in_flight = metrics.memory.labels(kind="in_flight")
+    in_flight.inc(len(raw_body))
+    try:
+        pipeline = resolve_pipeline(state, body.pipeline)
+        on_invalid = body.on_invalid or pipeline.on_invalid
+        validate_items(pipeline, body, on_invalid)
+        digest = hashlib.sha256(raw_body).hexdigest()
+        batch = await _admit(state, caller, body, pipeline, on_invalid, idempotency_key, digest)
+        if batch.created_now:
+            await _publish(state, batch.record, body, pipeline, on_invalid)
+            metrics.processed.labels(stage="accepted").inc(batch.record.total)
+        return await _respond(state, batch.record, respond_async)
+    except ApiError as exc:
+        _count_refusal(metrics, exc.error)
+        raise
+    finally:
+        in_flight.dec(len(raw_body))
+        metrics.duration.labels(scope="request").observe(time.perf_counter() - started)
+
+
+def _count_refusal(metrics: Metrics, error: str) -> None:
+    if error in ERROR_TYPES:
+        metrics.errors.labels(error_type=ERROR_TYPES[error]).inc()
+    elif error == "too_many_concurrent_batches":
+        metrics.rate_limited.labels(limit="unfinished_batches").inc()
 
 
 class _Admitted:

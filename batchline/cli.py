@@ -70,7 +70,10 @@ def worker() -> None:
     from schemas.settings import Settings
     from streams.worker import run_worker
 
-    run_worker(Settings())
+    try:
+        run_worker(Settings())
+    except BatchlineError as exc:
+        _fail(exc)
 
 
 @app.command()
@@ -82,15 +85,35 @@ def api(
     """Run the HTTP API with uvicorn."""
     import uvicorn
 
+    from batchline.logs import logging_config
+    from schemas.settings import Settings
+
+    level = Settings().log_level
+    if workers > 1:
+        _prepare_multiprocess_metrics()
     uvicorn.run(
         "api.main:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
+        log_config=logging_config(level),
         access_log=False,
     )
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Several uvicorn workers share their metrics through files (prometheus multiprocess)."""
+    import shutil
+    import tempfile
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix="batchline-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    # Samples of an earlier run's processes would be added to this run's.
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
 
 
 @app.command()

@@ -1,8 +1,10 @@
-"""Registers the agents on the Faust app: small named functions around the handlers."""
+"""Registers the agents and timers on the Faust app: small named functions around the handlers."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from streams.progress_agent import handle_progress
@@ -10,6 +12,10 @@ from streams.transform_agent import SourceMessage, handle_chunk
 
 if TYPE_CHECKING:
     from streams.app import StreamsApp
+
+log = logging.getLogger(__name__)
+GAUGE_INTERVAL_S = 5.0
+PURGE_INTERVAL_S = 3600.0
 
 
 def register_agents(sa: StreamsApp) -> None:
@@ -34,3 +40,31 @@ def register_agents(sa: StreamsApp) -> None:
     async def track_progress(stream: Any) -> AsyncIterator[str]:
         async for event in stream.events():
             yield await handle_progress(sa, event.value)
+
+    @app.timer(GAUGE_INTERVAL_S, name="sample-gauges")  # type: ignore[untyped-decorator]
+    async def sample_gauges() -> None:
+        sa.metrics.sample_resident_memory()
+        await sample_consumer_lag(sa)
+
+    @app.timer(PURGE_INTERVAL_S, on_leader=True, name="purge-old-results")  # type: ignore[untyped-decorator]
+    async def purge_old_results() -> None:
+        ttl = timedelta(seconds=sa.resources.settings.results_ttl_s)
+        store = await sa.resources.store()
+        purged = await store.purge_older_than(datetime.now(UTC) - ttl)
+        log.info("old results purged", extra={"batches": purged})
+
+
+async def sample_consumer_lag(sa: StreamsApp) -> None:
+    """Messages left to read on each input partition this worker holds (highwater - position)."""
+    consumer = sa.app.consumer
+    inputs = {sa.topics.requests, sa.topics.progress, sa.topics.control}
+    lag = sa.metrics.consumer_lag
+    lag.clear()  # partitions this worker gave up in a rebalance are not its lag any more
+    for tp in consumer.assignment():
+        if tp.topic not in inputs:
+            continue
+        position = await consumer.position(tp)
+        highwater = consumer.highwater(tp)
+        if position is None or highwater is None:
+            continue
+        lag.labels(topic=tp.topic, partition=str(tp.partition)).set(max(highwater - position, 0))

@@ -14,7 +14,9 @@ from typing import Any
 
 import faust
 from faust.types import TableT
+from prometheus_client import CollectorRegistry
 
+from batchline.metrics import CacheCollector, Metrics
 from schemas.settings import Settings
 from streams.resources import WorkerResources
 from streams.topics import TopicNames
@@ -44,6 +46,8 @@ class StreamsApp:
     dead_letters: faust.TopicT
     progress_table: TableT[str, Any]
     chunks_done_table: TableT[str, Any]
+    metrics: Metrics
+    metrics_registry: CollectorRegistry
 
 
 def worker_data_dir(settings: Settings) -> Path:
@@ -92,10 +96,13 @@ def build_app(settings: Settings, resources: WorkerResources | None = None) -> S
         logging_config=None,
     )
     partitions = settings.partitions
+    resources = resources or WorkerResources(settings)
+    metrics_registry = CollectorRegistry()
+    metrics_registry.register(CacheCollector(resources.registry))
     streams_app = StreamsApp(
         app=app,
         topics=names,
-        resources=resources or WorkerResources(settings),
+        resources=resources,
         requests=_raw_topic(app, names.requests, partitions),
         results=_raw_topic(app, names.results, partitions),
         # The progress agent reads the progress and control topics as one stream: both are
@@ -115,6 +122,8 @@ def build_app(settings: Settings, resources: WorkerResources | None = None) -> S
         # Faust try to build a model class from each stored value).
         progress_table=app.Table("progress", partitions=partitions),
         chunks_done_table=app.Table("chunks-done", partitions=partitions),
+        metrics=Metrics(metrics_registry),
+        metrics_registry=metrics_registry,
     )
     from streams.agents import register_agents
 

@@ -23,6 +23,7 @@ from schemas.events import (
     ChunkFailedEvent,
     decode,
 )
+from store import BatchRecord, NewBatch
 from streams.retry import retry_forever
 
 if TYPE_CHECKING:
@@ -96,7 +97,11 @@ async def _chunk_done(sa: StreamsApp, event: ChunkDoneEvent) -> str:
 
 async def _chunk_failed(sa: StreamsApp, event: ChunkFailedEvent) -> str:
     state = await _current_state(sa, event.batch_id)
-    if state is None or state["status"] != "processing":
+    if state is None:
+        # A producer's batch whose first message was undecodable: nothing registered it yet,
+        # but it still has to end up failed, where its owner can see why.
+        state = await _register_unknown_batch(sa, event)
+    if state["status"] != "processing":
         return "ignored"
     sa.progress_table[event.batch_id] = await _finish(
         sa, event.batch_id, state, "failed", event.reason
@@ -114,6 +119,29 @@ async def _cancel(sa: StreamsApp, command: CancelCommand) -> str:
     return "cancelled"
 
 
+async def _register_unknown_batch(sa: StreamsApp, event: ChunkFailedEvent) -> dict[str, Any]:
+    store = await sa.resources.store()
+    unknown = NewBatch(
+        batch_id=event.batch_id,
+        owner_key_id=None,
+        pipeline_ref="unknown",
+        on_invalid="reject",
+        total=0,
+        chunk_count=0,
+        batch_size=1,
+        parallel=True,
+        created_at=event.at,
+    )
+    return _state_of(await retry_forever("register batch", lambda: store.ensure_batch(unknown)))
+
+
+def _state_of(batch: BatchRecord) -> dict[str, Any]:
+    state = _new_state(batch.total, batch.chunk_count, batch.on_invalid)
+    if batch.status not in ("queued", "processing"):
+        state["status"] = batch.status
+    return state
+
+
 async def _current_state(sa: StreamsApp, batch_id: str) -> dict[str, Any] | None:
     """The table's state of a batch, or one made from its stored row if no chunk was counted yet."""
     state: dict[str, Any] | None = sa.progress_table.get(batch_id)
@@ -121,12 +149,7 @@ async def _current_state(sa: StreamsApp, batch_id: str) -> dict[str, Any] | None
         return state
     store = await sa.resources.store()
     batch = await retry_forever("read batch", lambda: store.get_batch(batch_id))
-    if batch is None:
-        return None
-    state = _new_state(batch.total, batch.chunk_count, batch.on_invalid)
-    if batch.status not in ("queued", "processing"):
-        state["status"] = batch.status
-    return state
+    return None if batch is None else _state_of(batch)
 
 
 async def _finish(
@@ -134,7 +157,7 @@ async def _finish(
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     store = await sa.resources.store()
-    await retry_forever(
+    finished_now = await retry_forever(
         "finish batch",
         lambda: store.finish_batch(
             batch_id,
@@ -159,6 +182,12 @@ async def _finish(
         at=now,
     )
     await sa.status.send(key=batch_id.encode(), value=event.to_bytes())
+    if finished_now:
+        stored = await retry_forever("read batch", lambda: store.get_batch(batch_id))
+        if stored is not None and stored.duration is not None:
+            sa.metrics.duration.labels(scope="batch").observe(stored.duration)
+        if status == "failed":
+            sa.metrics.errors.labels(error_type="batch_failed").inc()
     log.info(
         "batch finished", extra={"batch_id": batch_id, "status": status, "chunks": state["done"]}
     )

@@ -75,6 +75,15 @@ def batch_id_from_key(key: bytes | None) -> str | None:
 
 async def handle_chunk(sa: StreamsApp, message: SourceMessage) -> str:
     """Processes one requests-topic message; returns the decision taken (for logs and tests)."""
+    in_flight = sa.metrics.memory.labels(kind="in_flight")
+    in_flight.inc(len(message.value))
+    try:
+        return await _handle_chunk(sa, message)
+    finally:
+        in_flight.dec(len(message.value))
+
+
+async def _handle_chunk(sa: StreamsApp, message: SourceMessage) -> str:
     started = time.perf_counter()
     try:
         chunk = decode(ChunkEvent, message.value)
@@ -126,6 +135,12 @@ async def handle_chunk(sa: StreamsApp, message: SourceMessage) -> str:
         at=now,
     )
     await sa.progress_out.send(key=key, value=done.to_bytes())
+    elapsed_s = time.perf_counter() - started
+    sa.metrics.processed.labels(stage="transformed").inc(outcome.processed)
+    sa.metrics.filtered.labels(stage="transformed").inc(done.filtered)
+    sa.metrics.duration.labels(scope="chunk").observe(elapsed_s)
+    if errors:
+        sa.metrics.errors.labels(error_type="validation").inc(len(errors))
     log.info(
         "chunk transformed",
         extra=_log_fields(
@@ -133,7 +148,7 @@ async def handle_chunk(sa: StreamsApp, message: SourceMessage) -> str:
             message,
             processed=outcome.processed,
             filtered=done.filtered,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            duration_ms=round(elapsed_s * 1000, 3),
         ),
     )
     return "transformed"
@@ -175,6 +190,7 @@ async def dead_letter(
     )
     key = batch_id.encode() if batch_id else None
     await sa.dead_letters.send(key=key, value=letter.to_bytes())
+    sa.metrics.errors.labels(error_type="dead_letter").inc()
     log.warning(
         "chunk dead-lettered",
         extra={

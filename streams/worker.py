@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import sys
 
 import faust
 from prometheus_client import start_http_server
 
+from batchline.errors import BatchlineError
+from batchline.logs import logging_config
 from schemas.settings import Settings
 from streams.app import build_app, worker_data_dir
 from streams.topics import TopicNames, ensure_topics
@@ -23,9 +26,21 @@ def run_worker(settings: Settings) -> None:
             settings.kafka_bootstrap, TopicNames(settings.topic_prefix), settings.partitions
         )
     )
-    streams_app = build_app(settings)
-    if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
+    streams_app = build_app(settings)  # loads and validates every pipeline spec first
+    try:
+        server, _ = start_http_server(
+            settings.worker_metrics_port,
+            addr=settings.worker_metrics_host,
+            registry=streams_app.metrics_registry,
+        )
+    except OSError as exc:
+        raise BatchlineError(
+            f"Cannot serve worker metrics on {settings.worker_metrics_host}:"
+            f"{settings.worker_metrics_port} ({exc.strerror}): give each worker on this machine "
+            "its own BATCHLINE_WORKER_METRICS_PORT (0 picks a free port)"
+        ) from None
+    host, port = settings.worker_metrics_host, server.server_port
+    print(f"worker metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
     data_dir = worker_data_dir(settings)
     data_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     try:
@@ -34,6 +49,7 @@ def run_worker(settings: Settings) -> None:
             streams_app.resources,
             loglevel=settings.log_level,
             redirect_stdouts=False,
+            logging_config=logging_config(settings.log_level),
         )
         worker.execute_from_commandline()
     finally:

@@ -77,7 +77,11 @@ async def create_batch(
     raw = await read_body(request, state.settings.max_body_bytes)
     document = parse_json(raw)
     if isinstance(document, dict) and isinstance(document.get("data"), list):
-        submission.check_size(len(document["data"]))
+        try:
+            submission.check_size(len(document["data"]))
+        except ApiError:
+            state.metrics.rate_limited.labels(limit="batch_size").inc()
+            raise
     body = validate_model(BatchCreate, document)
     respond_async = prefer is not None and "respond-async" in prefer.lower()
     return await submission.submit(state, caller, body, raw, idempotency_key, respond_async)

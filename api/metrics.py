@@ -1,0 +1,77 @@
+"""The API's Prometheus metrics: the /metrics route and the HTTP timing middleware.
+
+With several uvicorn workers (`batchline api --workers N`) each process writes its samples to
+PROMETHEUS_MULTIPROC_DIR and /metrics merges them (prometheus-client's multiprocess mode), so
+a scrape sees the whole API whichever process answers it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from batchline.metrics import CacheCollector, Metrics
+from transforms import PipelineRegistry
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+router = APIRouter(tags=["operations"])
+
+
+def build_metrics(pipelines: PipelineRegistry) -> tuple[Metrics, CollectorRegistry]:
+    """The metrics this process records, and the registry /metrics reads."""
+    exposed = CollectorRegistry()
+    if os.environ.get(MULTIPROC_ENV):
+        MultiProcessCollector(exposed)  # type: ignore[no-untyped-call]
+        metrics = Metrics(registry=None)
+    else:
+        metrics = Metrics(registry=exposed)
+    exposed.register(CacheCollector(pipelines))
+    return metrics, exposed
+
+
+@router.get("/metrics", include_in_schema=False)
+async def read_metrics(request: Request) -> Response:
+    state = request.app.state.batchline
+    state.metrics.sample_resident_memory()
+    return Response(generate_latest(state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class HttpMetricsMiddleware:
+    """Counts and times every request by its route template (never the raw path: IDs)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics = _metrics(scope)
+            if metrics is not None and route != "/metrics":
+                method = scope["method"]
+                metrics.http_requests.labels(method, route, str(status)).inc()
+                metrics.http_duration.labels(method, route).observe(time.perf_counter() - started)
+
+
+def _metrics(scope: Scope) -> Metrics | None:
+    app = scope.get("app")
+    state = getattr(getattr(app, "state", None), "batchline", None)
+    return getattr(state, "metrics", None)
