@@ -56,7 +56,7 @@ def resolve_pipeline(state: ApiState, ref: str) -> CompiledPipeline:
     try:
         return state.registry.get(ref)
     except TransformsError as exc:
-        raise ApiError(400, "unknown_pipeline", str(exc), {"pipeline": ref}) from None
+        raise ApiError(400, "unknown_pipeline", str(exc)) from None
 
 
 def validate_items(pipeline: CompiledPipeline, body: BatchCreate, on_invalid: str) -> None:

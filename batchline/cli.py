@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from batchline.client.commands import register_client_commands
 from batchline.errors import BatchlineError
 from batchline.keys import keys_app
 
@@ -21,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(keys_app, name="keys")
+register_client_commands(app)
 
 
 def _fail(exc: Exception) -> None:

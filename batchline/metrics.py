@@ -101,9 +101,17 @@ class Metrics:
             multiprocess_mode="livesum",
         )
         self._process = psutil.Process(os.getpid())
+        if registry is not None:
+            # Read at scrape time. Multiprocess mode cannot call functions: its processes
+            # call sample_resident_memory() instead.
+            self.memory.labels(kind="resident").set_function(self._resident_bytes)
+
+    def _resident_bytes(self) -> float:
+        return float(self._process.memory_info().rss)
 
     def sample_resident_memory(self) -> None:
-        self.memory.labels(kind="resident").set(self._process.memory_info().rss)
+        if self.registry is None:
+            self.memory.labels(kind="resident").set(self._resident_bytes())
 
 
 class CacheCollector(Collector):

@@ -106,7 +106,9 @@ async def _handle_chunk(sa: StreamsApp, message: SourceMessage) -> str:
         return "dead-lettered"
     now = datetime.now(UTC)
     errors = [error.as_dict() for error in outcome.errors]
-    await retry_forever("mark processing", lambda: store.mark_processing(chunk.batch_id, now))
+    if batch is None or batch.status == "queued":
+        # A write per batch, not per chunk: later chunks find the batch processing already.
+        await retry_forever("mark processing", lambda: store.mark_processing(chunk.batch_id, now))
     await retry_forever(
         "store chunk",
         lambda: store.put_chunk(

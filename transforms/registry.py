@@ -130,9 +130,10 @@ class PipelineRegistry:
                 self._by_ref.get(ref) if version is not None else self._newest.get(match["name"])
             )
         if found is None:
+            # A malformed reference is not echoed: it is caller input and may be anything.
+            named = f"unknown pipeline {ref[:100]!r}" if match else "malformed pipeline reference"
             raise UnknownPipelineError(
-                f"unknown pipeline {ref[:100]!r}; known: {', '.join(self.refs())} "
-                "(write name or name@version)"
+                f"{named}; known: {', '.join(self.refs())} (write name or name@version)"
             )
         return found
 

@@ -1,0 +1,225 @@
+"""The client commands: submit, status, results, cancel, batches.
+
+Standard output carries what a script wants (a batch id, JSON, NDJSON results); everything for
+people (progress, summaries, errors) goes to standard error. Any failure is one line,
+``batchline: ...``, and exit status 1 (2 when the server cannot be reached at all).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from batchline.client.errors import ClientError
+from batchline.client.http import DEFAULT_URL, BatchlineClient
+from batchline.client.inputs import STDIN, InputFormat, read_items
+from batchline.client.render import batches_table, status_table, summary
+from batchline.client.watch import wait_for_batch
+from schemas import jsonio
+from schemas.http import MAX_ITEMS
+
+INTERRUPTED_EXIT = 130
+# Piped tables are not cut to 80 columns: a batch id alone is 30 characters.
+PIPED_TABLE_WIDTH = 160
+
+Url = Annotated[
+    str,
+    typer.Option("--url", envvar="BATCHLINE_URL", help="Base URL of the Batchline API."),
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="BATCHLINE_API_KEY",
+        help="Your API key (sent as X-API-Key; never printed).",
+        show_default=False,
+    ),
+]
+BatchId = Annotated[str, typer.Argument(help="The batch id that submit printed.")]
+
+
+class OnInvalid(StrEnum):
+    reject = "reject"
+    skip = "skip"
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _stdout() -> Console:
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = PIPED_TABLE_WIDTH
+    return console
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"batchline: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Turns every client failure into its one line on stderr and its exit status."""
+    try:
+        yield
+    except ClientError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
+
+
+def submit(
+    file: Annotated[
+        str, typer.Argument(help="A .json array, .ndjson/.jsonl or .csv file; - reads stdin.")
+    ],
+    pipeline: Annotated[str, typer.Option(help="Pipeline: name or name@version.")] = "default",
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=MAX_ITEMS, help="Items per chunk message.")
+    ] = 100,
+    on_invalid: Annotated[
+        OnInvalid | None,
+        typer.Option(
+            help="reject: refuse the batch; skip: drop invalid items. Default: the pipeline's."
+        ),
+    ] = None,
+    input_format: Annotated[
+        InputFormat | None,
+        typer.Option("--format", help="Format of FILE; needed for stdin, else from the suffix."),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Show progress until the batch finishes.")
+    ] = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """Submit a file of items as one batch; prints the batch id (last line of stdout)."""
+    err = _stderr()
+    with _reported():
+        items = read_items(file, input_format, sys.stdin.buffer if file == STDIN else None)
+        with BatchlineClient(url, api_key) as client:
+            accepted = client.submit(
+                items,
+                batch_size=batch_size,
+                pipeline=pipeline,
+                on_invalid=on_invalid.value if on_invalid else None,
+            )
+            batch_id = str(accepted["batch_id"])
+            err.print(f"Submitted {len(items)} items as {batch_id}", markup=False)
+            typer.echo(batch_id)
+            if not wait:
+                return
+            try:
+                final = wait_for_batch(client, batch_id, err)
+            except KeyboardInterrupt:
+                raise _fail(
+                    f"stopped waiting; {batch_id} goes on on the server "
+                    f"(`batchline cancel {batch_id}` stops it)",
+                    INTERRUPTED_EXIT,
+                ) from None
+    err.print(summary(final), markup=False)
+    if final.get("status") != "completed":
+        raise typer.Exit(1)
+
+
+def status(
+    batch_id: BatchId,
+    table: Annotated[bool, typer.Option("--table", help="A table instead of JSON.")] = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """Print a batch's status as JSON (or a table)."""
+    with _reported(), BatchlineClient(url, api_key) as client:
+        body = client.status(batch_id)
+    if table:
+        _stdout().print(status_table(body))
+    else:
+        typer.echo(jsonio.dumps_str(body))
+
+
+def results(
+    batch_id: BatchId,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the NDJSON here instead of to stdout."),
+    ] = None,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """Stream a batch's results as NDJSON, one result per line, in item order."""
+    with _reported(), BatchlineClient(url, api_key) as client:
+        if output is None:
+            _results_to_stdout(client, batch_id)
+            return
+        lines = _results_to_file(client, batch_id, output)
+    _stderr().print(f"Wrote {lines} results to {output}", markup=False)
+
+
+def _results_to_stdout(client: BatchlineClient, batch_id: str) -> None:
+    out = sys.stdout.buffer
+    try:
+        with client.results(batch_id) as chunks:
+            for chunk in chunks:
+                out.write(chunk)
+        out.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as other command-line tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(1) from None
+
+
+def _results_to_file(client: BatchlineClient, batch_id: str, output: Path) -> int:
+    # Written beside the target and renamed at the end: a broken stream leaves no half file.
+    partial = output.with_name(f".{output.name}.part")
+    lines = 0
+    try:
+        with client.results(batch_id) as chunks, partial.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                lines += chunk.count(b"\n")
+        partial.replace(output)
+    except OSError as exc:
+        raise ClientError(f"cannot write {output}: {exc.strerror or exc}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return lines
+
+
+def cancel(batch_id: BatchId, url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
+    """Cancel a queued or processing batch; prints the server's answer."""
+    with _reported(), BatchlineClient(url, api_key) as client:
+        body = client.cancel(batch_id)
+    typer.echo(str(body.get("message", body.get("status"))))
+
+
+def batches(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many newest.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="The API's JSON page instead.")] = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """List your batches, newest first."""
+    with _reported(), BatchlineClient(url, api_key) as client:
+        page = client.batches(offset=offset, limit=limit)
+    if as_json:
+        typer.echo(jsonio.dumps_str(page))
+        return
+    listed = page.get("batches") or []
+    _stdout().print(batches_table(listed))
+    total = page.get("total", len(listed))
+    if total > offset + len(listed):
+        _stderr().print(f"{len(listed)} of {total}; see more with --offset {offset + len(listed)}")
+
+
+def register_client_commands(app: typer.Typer) -> None:
+    for command in (submit, status, results, cancel, batches):
+        app.command()(command)

@@ -1,0 +1,65 @@
+"""``submit --wait``: poll the batch status and show it as a live progress bar."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from batchline.client.errors import ApiResponseError
+from batchline.client.http import BatchlineClient
+from batchline.client.render import FINISHED, done_items
+
+POLL_INTERVAL_S = 0.5
+# When a 429 carries no usable Retry-After.
+RATE_LIMITED_PAUSE_S = 5.0
+
+
+def wait_for_batch(
+    client: BatchlineClient,
+    batch_id: str,
+    console: Console,
+    *,
+    interval_s: float | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
+    """Poll until the batch is completed, cancelled or failed; return its last status."""
+    pause = sleep or time.sleep
+    progress = Progress(
+        TextColumn("{task.description}"),
+        TextColumn("{task.fields[state]:<10}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[done]}/{task.fields[items]} items"),
+        TimeElapsedColumn(),
+        console=console,
+        refresh_per_second=4,
+    )
+    with progress:
+        task = progress.add_task(batch_id, total=100, state="queued", done=0, items="?")
+        while True:
+            status = _poll(client, batch_id, pause)
+            progress.update(
+                task,
+                completed=int(status.get("progress", 0)),
+                state=str(status.get("status")),
+                done=done_items(status),
+                items=status.get("total", "?"),
+            )
+            if status.get("status") in FINISHED:
+                return status
+            pause(POLL_INTERVAL_S if interval_s is None else interval_s)
+
+
+def _poll(client: BatchlineClient, batch_id: str, sleep: Callable[[float], None]) -> dict[str, Any]:
+    while True:
+        try:
+            return client.status(batch_id)
+        except ApiResponseError as exc:
+            # Other scripts on the same key may use up the request rate: wait, do not give up.
+            if exc.status_code != 429:
+                raise
+            sleep(exc.retry_after_s or RATE_LIMITED_PAUSE_S)
