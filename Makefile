@@ -46,5 +46,12 @@ test: $(STAMP) kafka-jars
 bench: $(STAMP) kafka-jars
 	$(BIN)/python -m bench
 
+## make schemathesis: generated requests against the running API's own OpenAPI (no 5xx,
+## every answer matches the published schema). Also part of make test.
+schemathesis: $(STAMP) kafka-jars
+	@set -e; eval "$$(bash scripts/services.sh)"; \
+	export BATCHLINE_TEST_POSTGRES_URL BATCHLINE_TEST_REDIS_URL; \
+	$(BIN)/pytest -s tests/integration/api/test_openapi_fuzz.py
+
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

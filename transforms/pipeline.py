@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Sequence
+from decimal import Decimal
 from typing import Any, Literal
 
 import simplejson
@@ -178,7 +179,9 @@ class CompiledPipeline:
                 else:
                     for name in passthrough:
                         if name in record:
-                            out[name] = record[name]
+                            kept = record[name]
+                            # Never a float on the way out, even from a caller that made one.
+                            out[name] = Decimal(repr(kept)) if kept.__class__ is float else kept
                     if post is not None and post(record, row):
                         filtered += 1
                         continue

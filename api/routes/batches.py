@@ -50,15 +50,31 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _batch_create_body() -> dict[str, Any]:
-    schema = {"$ref": "#/components/schemas/BatchCreate"}
+    # The body is read by hand (exact decimals), so FastAPI cannot derive it: declare it here.
+    schema = BatchCreate.model_json_schema()
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _links_from_batch_id() -> dict[str, Any]:
+    """OpenAPI links: the batch_id a submit returns feeds the batch's other operations."""
+    parameters = {"batch_id": "$response.body#/batch_id"}
+    return {
+        operation: {"operationId": operation, "parameters": parameters}
+        for operation in ("read_batch", "read_results", "read_errors", "cancel_batch")
+    }
 
 
 @router.post(
     "/batch",
+    operation_id="create_batch",
     response_model=BatchResult,
     responses={
-        202: {"model": BatchAccepted, "description": "Accepted; poll the Location URL"},
+        200: {"links": _links_from_batch_id()},
+        202: {
+            "model": BatchAccepted,
+            "description": "Accepted; poll the Location URL",
+            "links": _links_from_batch_id(),
+        },
         409: {"model": ErrorBody, "description": "Idempotency-Key reused with another body"},
         413: {"model": ErrorBody, "description": "Body over BATCHLINE_MAX_BODY_BYTES"},
         503: {"model": ErrorBody, "description": "Kafka unavailable; retry later"},
@@ -87,7 +103,9 @@ async def create_batch(
     return await submission.submit(state, caller, body, raw, idempotency_key, respond_async)
 
 
-@router.get("/batch/{batch_id}", response_model=BatchStatus, responses=ERRORS)
+@router.get(
+    "/batch/{batch_id}", operation_id="read_batch", response_model=BatchStatus, responses=ERRORS
+)
 async def read_batch(batch_id: str, state: State, caller: Caller) -> BatchStatus:
     """Get the status of a batch processing job."""
     return await live_status(state, await owned_batch(state, caller, batch_id))
@@ -95,6 +113,7 @@ async def read_batch(batch_id: str, state: State, caller: Caller) -> BatchStatus
 
 @router.get(
     "/batch/{batch_id}/results",
+    operation_id="read_results",
     response_model=ResultsPage,
     responses={200: {"content": {NDJSON: {}}}, **ERRORS},
 )
@@ -127,7 +146,12 @@ async def _ndjson(
         yield jsonio.dumps(item) + b"\n"
 
 
-@router.get("/batch/{batch_id}/errors", response_model=ErrorsPage, responses=ERRORS)
+@router.get(
+    "/batch/{batch_id}/errors",
+    operation_id="read_errors",
+    response_model=ErrorsPage,
+    responses=ERRORS,
+)
 async def read_errors(
     batch_id: str,
     state: State,
@@ -145,6 +169,7 @@ async def read_errors(
 
 @router.post(
     "/batch/{batch_id}/cancel",
+    operation_id="cancel_batch",
     response_model=CancelResult,
     responses={
         202: {"model": CancelResult, "description": "Cancel requested, not yet confirmed"},
@@ -186,7 +211,7 @@ def _already_finished(batch_id: str, status: str) -> ApiError:
     )
 
 
-@router.get("/batches", response_model=BatchList, responses=ERRORS)
+@router.get("/batches", operation_id="list_batches", response_model=BatchList, responses=ERRORS)
 async def list_batches(
     state: State,
     caller: Caller,

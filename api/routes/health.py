@@ -15,6 +15,7 @@ router = APIRouter(tags=["health"])
 
 @router.get(
     "/healthz",
+    operation_id="read_health",
     response_model=Health,
     responses={503: {"model": Health, "description": "Kafka or the store is unreachable."}},
 )

@@ -1,0 +1,244 @@
+"""The typer commands against a fake API (httpx.MockTransport): streams, exit codes, one line."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from batchline.cli import app
+from batchline.client import commands, watch
+from batchline.client.http import BatchlineClient
+from schemas import jsonio
+
+KEY = "bl_unit-secret-key"
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Handler], None]]:
+    """Routes every client the commands make to ``handler``."""
+    monkeypatch.setattr(watch, "POLL_INTERVAL_S", 0.0)
+
+    def install(handler: Handler) -> None:
+        def make(url: str, api_key: str | None) -> BatchlineClient:
+            return BatchlineClient(url, api_key, transport=httpx.MockTransport(handler))
+
+        monkeypatch.setattr(commands, "BatchlineClient", make)
+
+    yield install
+
+
+def status_body(state: str, progress: int, processed: int, **more: Any) -> dict[str, Any]:
+    return {
+        "batch_id": "batch_1",
+        "status": state,
+        "progress": progress,
+        "processed": processed,
+        "filtered": 0,
+        "duration": "1.25" if state != "processing" else None,
+        "total": 3,
+        **more,
+    }
+
+
+def fake_api(states: list[dict[str, Any]]) -> Handler:
+    polls = iter(states)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/batch"):
+            return httpx.Response(202, json={"batch_id": "batch_1", "status": "queued"})
+        return httpx.Response(200, content=jsonio.dumps(next(polls)))
+
+    return handler
+
+
+def items_file(tmp_path: Path) -> str:
+    path = tmp_path / "items.ndjson"
+    path.write_text('{"amt": 1.50}\n{"amt": 2.50}\n{"amt": 3.50}\n')
+    return str(path)
+
+
+def test_submit_prints_the_batch_id_alone_on_the_last_stdout_line(
+    runner: CliRunner, serve: Callable[[Handler], None], tmp_path: Path
+) -> None:
+    serve(fake_api([]))
+    result = runner.invoke(app, ["submit", items_file(tmp_path), "--api-key", KEY])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "batch_1"
+    assert "Submitted 3 items as batch_1" in result.stderr
+
+
+def test_submit_wait_shows_progress_then_the_summary(
+    runner: CliRunner, serve: Callable[[Handler], None], tmp_path: Path
+) -> None:
+    serve(
+        fake_api(
+            [
+                status_body("queued", 0, 0),
+                status_body("processing", 33, 1),
+                status_body("completed", 100, 3),
+            ]
+        )
+    )
+    result = runner.invoke(app, ["submit", items_file(tmp_path), "--wait", "--api-key", KEY])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "batch_1"
+    assert "100%" in result.stderr and "3/3 items" in result.stderr
+    assert result.stderr.splitlines()[-1] == "batch_1 completed: 3 processed, 0 filtered in 1.25 s"
+    assert KEY not in result.output
+
+
+@pytest.mark.parametrize("state", ["failed", "cancelled"])
+def test_submit_wait_exits_non_zero_when_the_batch_does_not_complete(
+    runner: CliRunner, serve: Callable[[Handler], None], tmp_path: Path, state: str
+) -> None:
+    serve(fake_api([status_body(state, 40, 1, reason="worker gave up")]))
+    result = runner.invoke(app, ["submit", items_file(tmp_path), "--wait"])
+    assert result.exit_code == 1
+    assert f"batch_1 {state}: 1 processed" in result.stderr
+    assert "worker gave up" in result.stderr
+
+
+def test_submit_wait_rides_out_a_rate_limit(
+    runner: CliRunner,
+    serve: Callable[[Handler], None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr(time, "sleep", pauses.append)
+    answers = iter(
+        [
+            httpx.Response(202, json={"batch_id": "batch_1", "status": "queued"}),
+            httpx.Response(
+                429,
+                json={"error": "rate_limit_exceeded", "message": "slow down"},
+                headers={"Retry-After": "3"},
+            ),
+            httpx.Response(200, content=jsonio.dumps(status_body("completed", 100, 3))),
+        ]
+    )
+    serve(lambda request: next(answers))
+    result = runner.invoke(app, ["submit", items_file(tmp_path), "--wait"])
+    assert result.exit_code == 0, result.output
+    assert 3.0 in pauses
+
+
+def test_unknown_batch_is_one_stderr_line_and_exit_1(
+    runner: CliRunner, serve: Callable[[Handler], None]
+) -> None:
+    body = {"error": "not_found", "message": "Batch job not found", "details": {"batch_id": "x"}}
+    serve(lambda request: httpx.Response(404, content=jsonio.dumps(body)))
+    for command in (["status", "x"], ["results", "x"], ["cancel", "x"]):
+        result = runner.invoke(app, [*command, "--api-key", KEY])
+        assert result.exit_code == 1
+        assert result.stderr == "batchline: 404 not_found: Batch job not found\n"
+        assert result.stdout == ""
+
+
+def test_unreachable_server_is_exit_2_with_the_url(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["batches", "--url", "http://127.0.0.1:1", "--api-key", KEY])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "the server at http://127.0.0.1:1 is unreachable" in result.stderr
+    assert KEY not in result.output
+
+
+def test_url_and_key_come_from_the_environment(
+    runner: CliRunner, serve: Callable[[Handler], None]
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=jsonio.dumps(status_body("completed", 100, 3)))
+
+    serve(handler)
+    env = {"BATCHLINE_URL": "http://elsewhere.test:9000", "BATCHLINE_API_KEY": KEY}
+    result = runner.invoke(app, ["status", "batch_1"], env=env)
+    assert result.exit_code == 0, result.output
+    assert str(seen[0].url) == "http://elsewhere.test:9000/api/v1/transform/batch/batch_1"
+    assert seen[0].headers["X-API-Key"] == KEY
+    assert jsonio.loads(result.stdout)["status"] == "completed"
+
+
+def test_status_table_shows_the_counts(runner: CliRunner, serve: Callable[[Handler], None]) -> None:
+    body = status_body("completed", 100, 3)
+    serve(lambda request: httpx.Response(200, content=jsonio.dumps(body)))
+    result = runner.invoke(app, ["status", "batch_1", "--table"])
+    assert result.exit_code == 0, result.output
+    assert "completed" in result.stdout and "3/3 done" in result.stdout
+
+
+def test_results_to_a_file_writes_every_line_and_leaves_no_partial_file(
+    runner: CliRunner, serve: Callable[[Handler], None], tmp_path: Path
+) -> None:
+    lines = b"".join(b'{"amount":%d.50}\n' % row for row in range(2500))
+    serve(lambda request: httpx.Response(200, content=lines))
+    out = tmp_path / "out.ndjson"
+    result = runner.invoke(app, ["results", "batch_1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == lines
+    assert "Wrote 2500 results" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ndjson"]
+
+
+def test_results_to_stdout_are_the_ndjson_bytes(
+    runner: CliRunner, serve: Callable[[Handler], None]
+) -> None:
+    serve(lambda request: httpx.Response(200, content=b'{"amount":100.50}\n'))
+    result = runner.invoke(app, ["results", "batch_1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == '{"amount":100.50}\n'
+
+
+def test_cancel_prints_the_server_message(
+    runner: CliRunner, serve: Callable[[Handler], None]
+) -> None:
+    message = "Batch processing job cancelled successfully"
+    serve(lambda request: httpx.Response(200, json={"status": "cancelled", "message": message}))
+    result = runner.invoke(app, ["cancel", "batch_1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{message}\n"
+
+
+def test_batches_lists_ids_and_states_in_a_table(
+    runner: CliRunner, serve: Callable[[Handler], None]
+) -> None:
+    page = {
+        "batches": [
+            status_body("completed", 100, 3, created_at="2024-01-01T00:00:05Z"),
+            {**status_body("processing", 33, 1), "batch_id": "batch_2"},
+        ],
+        "offset": 0,
+        "limit": 50,
+        "total": 2,
+    }
+    serve(lambda request: httpx.Response(200, content=jsonio.dumps(page)))
+    result = runner.invoke(app, ["batches"])
+    assert result.exit_code == 0, result.output
+    for text in ("batch_1", "batch_2", "completed", "processing", "33%", "2024-01-01 00:00:05"):
+        assert text in result.stdout
+
+
+def test_a_malformed_input_line_is_reported_before_any_request(
+    runner: CliRunner, serve: Callable[[Handler], None], tmp_path: Path
+) -> None:
+    serve(lambda request: pytest.fail("no request for a bad file"))
+    path = tmp_path / "bad.ndjson"
+    path.write_text('{"n": 1}\n{"n": \n')
+    result = runner.invoke(app, ["submit", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"batchline: {path} line 2: Malformed JSON")
+    assert result.stderr.count("\n") == 1
