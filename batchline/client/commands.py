@@ -52,7 +52,7 @@ class OnInvalid(StrEnum):
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _stdout() -> Console:
@@ -112,7 +112,8 @@ def submit(
                 on_invalid=on_invalid.value if on_invalid else None,
             )
             batch_id = str(accepted["batch_id"])
-            err.print(f"Submitted {len(items)} items as {batch_id}", markup=False)
+            noun = "item" if len(items) == 1 else "items"
+            err.print(f"Submitted {len(items)} {noun} as {batch_id}", markup=False)
             typer.echo(batch_id)
             if not wait:
                 return

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -85,13 +86,14 @@ def status_table(status: dict[str, Any]) -> Table:
 
 
 def batches_table(batches: list[dict[str, Any]]) -> Table:
-    table = Table(title=None, header_style="bold")
-    table.add_column("id", no_wrap=True)
+    # A light frame: the id and the timestamp keep their full width on an 80-column terminal.
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold")
+    table.add_column("id", no_wrap=True, min_width=30)
     table.add_column("status", no_wrap=True)
     table.add_column("progress", justify="right", no_wrap=True)
     table.add_column("processed", justify="right", no_wrap=True)
     table.add_column("filtered", justify="right", no_wrap=True)
-    table.add_column("created_at", no_wrap=True)
+    table.add_column("created_at", no_wrap=True, min_width=19)
     for batch in batches:
         table.add_row(
             _plain(batch.get("batch_id")),
