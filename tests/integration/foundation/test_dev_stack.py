@@ -41,7 +41,8 @@ def _start_stack(args: list[str], data_dir: Path, log: Path) -> subprocess.Popen
             [sys.executable, "-m", "batchline.cli", "dev", "--data-dir", str(data_dir), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "BATCHLINE_PARTITIONS": "2"},
+            # Port 0: another worker on this machine may hold the default metrics port.
+            env={**os.environ, "BATCHLINE_PARTITIONS": "2", "BATCHLINE_WORKER_METRICS_PORT": "0"},
         )
 
 
