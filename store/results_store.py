@@ -37,6 +37,15 @@ def _aware(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
+async def _raise_on_idempotency_clash(conn: AsyncConnection, batch: NewBatch) -> None:
+    if batch.idempotency_key is not None:
+        existing = await batches.find_by_idempotency_key(
+            conn, batch.owner_key_id, batch.idempotency_key
+        )
+        if existing is not None:
+            raise DuplicateIdempotencyKey(existing)
+
+
 class ResultsStore:
     """One interface over both backends; create it with :meth:`connect`, end with :meth:`close`."""
 
@@ -117,24 +126,14 @@ class ResultsStore:
         async with self._write() as conn:
             if max_unfinished is not None:
                 await batches.lock_owner(conn, batch.owner_key_id)
-                if batch.idempotency_key is not None:
-                    existing = await batches.find_by_idempotency_key(
-                        conn, batch.owner_key_id, batch.idempotency_key
-                    )
-                    if existing is not None:
-                        raise DuplicateIdempotencyKey(existing)
+                await _raise_on_idempotency_clash(conn, batch)
                 unfinished = await batches.count_unfinished(conn, batch.owner_key_id)
                 if unfinished >= max_unfinished:
                     raise TooManyUnfinished(batch.owner_key_id, max_unfinished)
             record = await batches.insert(conn, batch)
             if record is not None:
                 return record
-            if batch.idempotency_key is not None:
-                existing = await batches.find_by_idempotency_key(
-                    conn, batch.owner_key_id, batch.idempotency_key
-                )
-                if existing is not None:
-                    raise DuplicateIdempotencyKey(existing)
+            await _raise_on_idempotency_clash(conn, batch)
         raise StoreError(f"Batch id {batch.batch_id} is already taken; generate a new batch id.")
 
     async def ensure_batch(self, batch: NewBatch) -> BatchRecord:
@@ -150,12 +149,7 @@ class ResultsStore:
                 record = await batches.get(conn, batch.batch_id)
             if record is not None:
                 return record
-            if batch.idempotency_key is not None:
-                existing = await batches.find_by_idempotency_key(
-                    conn, batch.owner_key_id, batch.idempotency_key
-                )
-                if existing is not None:
-                    raise DuplicateIdempotencyKey(existing)
+            await _raise_on_idempotency_clash(conn, batch)
         raise StoreError(f"Batch {batch.batch_id} could not be stored; retry.")
 
     async def get_batch(self, batch_id: str) -> BatchRecord | None:

@@ -58,6 +58,11 @@ def worker_data_dir(settings: Settings) -> Path:
     return settings.data_dir / "workers" / f"{socket.gethostname()}-{os.getpid()}"
 
 
+def worker_group_id(settings: Settings) -> str:
+    """The Faust app ID, which is also the workers' Kafka consumer group."""
+    return f"{settings.topic_prefix}-worker"
+
+
 def _raw_topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
     # Raw bytes in and out: decoding is ours, so a malformed message becomes a dead letter
     # instead of an error deep inside Faust.
@@ -75,7 +80,7 @@ def build_app(settings: Settings, resources: WorkerResources | None = None) -> S
     names = TopicNames(settings.topic_prefix)
     brokers = [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")]
     app = faust.App(
-        f"{settings.topic_prefix}-worker",
+        worker_group_id(settings),
         broker=brokers,
         store=settings.worker_table_store,
         datadir=str(worker_data_dir(settings)),

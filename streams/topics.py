@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 
@@ -105,6 +105,32 @@ async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> N
             except TopicAlreadyExistsError:
                 pass  # another process created them in the meantime
             await _wait_visible(admin, {topic.name for topic in missing})
+    finally:
+        await admin.close()
+
+
+async def wait_for_group_coordinator(
+    bootstrap: str, group_id: str, timeout_s: float = 60.0
+) -> None:
+    """Waits until the broker names a coordinator for ``group_id``.
+
+    On a fresh broker the coordinator appears only once the internal offsets topic exists. A
+    Faust worker that joins before that sees GroupCoordinatorNotAvailable, and faust-streaming
+    can then keep its partitions without ever fetching from them (faust-streaming issue #175),
+    so the worker asks first and joins only when the answer is there.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            try:
+                await admin.find_coordinator(group_id)
+                return
+            except KafkaError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
     finally:
         await admin.close()
 

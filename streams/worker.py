@@ -13,19 +13,21 @@ from prometheus_client import start_http_server
 from batchline.errors import BatchlineError
 from batchline.logs import logging_config
 from schemas.settings import Settings
-from streams.app import build_app, worker_data_dir
-from streams.topics import TopicNames, ensure_topics
+from streams.app import build_app, worker_data_dir, worker_group_id
+from streams.topics import TopicNames, ensure_topics, wait_for_group_coordinator
 
 log = logging.getLogger(__name__)
 
 
+async def _prepare_kafka(settings: Settings) -> None:
+    names = TopicNames(settings.topic_prefix)
+    await ensure_topics(settings.kafka_bootstrap, names, settings.partitions)
+    await wait_for_group_coordinator(settings.kafka_bootstrap, worker_group_id(settings))
+
+
 def run_worker(settings: Settings) -> None:
     """Runs until SIGINT or SIGTERM; Faust then stops the agents, commits and leaves the group."""
-    asyncio.run(
-        ensure_topics(
-            settings.kafka_bootstrap, TopicNames(settings.topic_prefix), settings.partitions
-        )
-    )
+    asyncio.run(_prepare_kafka(settings))
     streams_app = build_app(settings)  # loads and validates every pipeline spec first
     try:
         server, _ = start_http_server(
