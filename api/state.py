@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ class ApiState:
     publisher: KafkaPublisher
     registry: PipelineRegistry
     listener: StatusListener
+    topics_ready: asyncio.Event
     rate_limiter: RequestRateLimiter
     metrics: Metrics
     metrics_registry: CollectorRegistry
@@ -41,8 +43,11 @@ async def open_state(settings: Settings, stack: AsyncExitStack) -> ApiState:
     stack.push_async_callback(publisher.close)
     topics = TopicNames(settings.topic_prefix)
 
+    topics_ready = asyncio.Event()
+
     async def create_topics() -> None:
         await ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+        topics_ready.set()
 
     listener = StatusListener(settings.kafka_bootstrap, topics.status, prepare=create_topics)
     listener.start()
@@ -57,6 +62,7 @@ async def open_state(settings: Settings, stack: AsyncExitStack) -> ApiState:
         publisher=publisher,
         registry=registry,
         listener=listener,
+        topics_ready=topics_ready,
         rate_limiter=rate_limiter,
         metrics=metrics,
         metrics_registry=metrics_registry,

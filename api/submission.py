@@ -9,6 +9,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 
+from aiokafka.errors import KafkaError
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
@@ -21,6 +22,7 @@ from schemas.http import MAX_ITEMS, BatchAccepted, BatchCreate, BatchResult
 from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch, TooManyUnfinished
 from streams.chunking import chunk_count, iter_chunks
 from streams.errors import KafkaUnavailable
+from streams.topics import ensure_topics
 from transforms import CompiledPipeline, TransformsError
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ ERROR_TYPES = {
     "processing_error": "batch_failed",
 }
 RETRY_AFTER_S = 5
+TOPICS_TIMEOUT_S = 10.0
 LISTENER_READY_TIMEOUT_S = 5.0
 
 
@@ -190,7 +193,11 @@ async def _publish(
         )
     )
     try:
-        await state.publisher.send_all(state.topics.requests, messages)
+        if not state.topics_ready.is_set():
+            # Publishing first would let the broker auto-create the topic with its own
+            # partition count, which the workers' tables would then refuse.
+            await _ensure_topics(state)
+        placed = await state.publisher.send_all(state.topics.requests, messages)
     except KafkaUnavailable as exc:
         await state.store.abandon_batch(batch.batch_id, "Kafka was unavailable at submission")
         raise ApiError(
@@ -199,10 +206,24 @@ async def _publish(
             f"{exc}; the batch was not accepted",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         ) from None
+    # Lets a worker's reconciler read a chunk again if its consumer never delivered it.
+    await state.store.record_chunk_locations(batch.batch_id, placed)
     log.info(
         "batch published",
         extra={"batch_id": batch.batch_id, "items": batch.total, "chunks": batch.chunk_count},
     )
+
+
+async def _ensure_topics(state: ApiState) -> None:
+    settings = state.settings
+    try:
+        await asyncio.wait_for(
+            ensure_topics(settings.kafka_bootstrap, state.topics, settings.partitions),
+            TOPICS_TIMEOUT_S,
+        )
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise KafkaUnavailable("Kafka topics could not be created; retry later") from exc
+    state.topics_ready.set()
 
 
 async def _respond(state: ApiState, batch: BatchRecord, respond_async: bool) -> Response:

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     results_ttl_s: int = Field(
         7 * 24 * 3600, ge=60, description="Age after which results are purged."
     )
+    reconcile_after_s: float = Field(
+        30.0,
+        gt=0,
+        description="A batch without progress this long is finished or repaired by a worker.",
+    )
     log_level: str = Field("INFO", description="Log level of every process.")
 
 

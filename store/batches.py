@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Row, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.records import UNFINISHED_STATUSES, BatchRecord, BatchStatus, NewBatch
-from store.tables import batches, insert_ignoring_conflicts
+from store.tables import batches, insert_ignoring_conflicts, result_chunks
 
 
 def record_from_row(row: Row[Any]) -> BatchRecord:
@@ -198,3 +198,25 @@ async def delete_finished_before(conn: AsyncConnection, cutoff: datetime) -> lis
         .returning(batches.c.batch_id)
     )
     return list((await conn.execute(stmt)).scalars())
+
+
+async def stalled(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[BatchRecord]:
+    """Unfinished batches with no sign of progress since ``cutoff``: neither created, started
+    nor given a stored chunk after it."""
+    last_chunk = (
+        select(func.max(result_chunks.c.created_at))
+        .where(result_chunks.c.batch_id == batches.c.batch_id)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(batches)
+        .where(
+            batches.c.status.in_(UNFINISHED_STATUSES),
+            batches.c.created_at < cutoff,
+            func.coalesce(batches.c.started_at, batches.c.created_at) < cutoff,
+            func.coalesce(last_chunk, batches.c.created_at) < cutoff,
+        )
+        .order_by(batches.c.created_at)
+        .limit(limit)
+    )
+    return [record_from_row(row) for row in (await conn.execute(stmt)).all()]

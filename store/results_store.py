@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +12,7 @@ from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas import jsonio
-from store import api_keys, batches, chunks
+from store import api_keys, batches, chunks, locations
 from store.engine import WRITE_OPTION, create_store_engine, enable_sqlite_wal, redacted
 from store.errors import (
     BatchNotFound,
@@ -220,10 +220,33 @@ class ResultsStore:
         async with self._write() as conn:
             await batches.abandon(conn, batch_id, reason, datetime.now(UTC))
 
+    async def stalled_batches(self, cutoff: datetime, limit: int = 100) -> list[BatchRecord]:
+        """Unfinished batches that show no progress (creation, start, stored chunk) since
+        ``cutoff``, oldest first: candidates for the worker's reconciler."""
+        cutoff = _aware(cutoff, "cutoff")
+        async with self._read() as conn:
+            return await batches.stalled(conn, cutoff, limit)
+
+    async def record_chunk_locations(
+        self, batch_id: str, chunk_offsets: list[tuple[int, int]]
+    ) -> None:
+        """Where each chunk sits on the requests topic: ``chunk_offsets[i]`` = (partition,
+        offset) of chunk ``i``."""
+        async with self._write() as conn:
+            await locations.record(conn, batch_id, chunk_offsets)
+
+    async def chunk_locations(
+        self, batch_id: str, indexes: Collection[int]
+    ) -> dict[int, tuple[int, int]]:
+        """(partition, offset) of the given chunks, for those whose location was recorded."""
+        async with self._read() as conn:
+            return await locations.find(conn, batch_id, indexes)
+
     async def delete_batch(self, batch_id: str) -> None:
         """Remove a batch and its chunks (no error if it is already gone)."""
         async with self._write() as conn:
             await chunks.delete_for(conn, [batch_id])
+            await locations.delete_for(conn, [batch_id])
             await batches.delete_one(conn, batch_id)
 
     async def purge_older_than(self, cutoff: datetime) -> int:
@@ -232,6 +255,7 @@ class ResultsStore:
         async with self._write() as conn:
             purged = await batches.delete_finished_before(conn, cutoff)
             await chunks.delete_for(conn, purged)
+            await locations.delete_for(conn, purged)
             await chunks.delete_orphans_before(conn, cutoff)
         return len(purged)
 

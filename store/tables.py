@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -115,6 +116,19 @@ result_chunks = Table(
 )
 Index("ix_result_chunks_created", result_chunks.c.created_at)
 
+# Where each chunk of a batch the API published sits on the requests topic, so that a chunk a
+# consumer never delivered can be read again by (partition, offset). A table of its own rather
+# than a column: create_all adds it to a store made by an earlier version.
+chunk_locations = Table(
+    "chunk_locations",
+    metadata,
+    Column("batch_id", Text, nullable=False),
+    Column("chunk_index", Integer, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    PrimaryKeyConstraint("batch_id", "chunk_index", name="pk_chunk_locations"),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -136,7 +150,9 @@ schema_version = Table(
 )
 
 
-def insert_ignoring_conflicts(table: Table, dialect_name: str, values: dict[str, Any]) -> Insert:
+def insert_ignoring_conflicts(
+    table: Table, dialect_name: str, values: dict[str, Any] | list[dict[str, Any]]
+) -> Insert:
     """``INSERT ... ON CONFLICT DO NOTHING`` in the dialect's own spelling.
 
     Safe when two processes race on the same key: the loser changes nothing and gets no row

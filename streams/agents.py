@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from streams.progress_agent import handle_progress
+from streams.reconciler import reconcile
 from streams.transform_agent import SourceMessage, handle_chunk
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 GAUGE_INTERVAL_S = 5.0
 PURGE_INTERVAL_S = 3600.0
+RECONCILE_INTERVAL_S = 2.0
 
 
 def register_agents(sa: StreamsApp) -> None:
@@ -45,6 +47,10 @@ def register_agents(sa: StreamsApp) -> None:
     async def sample_gauges() -> None:
         sa.metrics.sample_resident_memory()
         await sample_consumer_lag(sa)
+
+    @app.timer(RECONCILE_INTERVAL_S, on_leader=True, name="reconcile-stalled-batches")  # type: ignore[untyped-decorator]
+    async def reconcile_stalled_batches() -> None:
+        await reconcile(sa)
 
     @app.timer(PURGE_INTERVAL_S, on_leader=True, name="purge-old-results")  # type: ignore[untyped-decorator]
     async def purge_old_results() -> None:

@@ -49,14 +49,18 @@ class KafkaPublisher:
             self._producer = producer
             return producer
 
-    async def send_all(self, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
-        """Sends every (key, value) and waits until the broker has acknowledged all of them."""
+    async def send_all(
+        self, topic: str, messages: Sequence[tuple[bytes, bytes]]
+    ) -> list[tuple[int, int]]:
+        """Sends every (key, value), waits until the broker has acknowledged all of them, and
+        returns where each landed: (partition, offset), in the order given."""
         producer = await self._started()
         try:
             futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
-            await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_S)
+            sent = await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_S)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise KafkaUnavailable(f"Publishing to {topic} failed; retry later") from exc
+        return [(metadata.partition, metadata.offset) for metadata in sent]
 
     async def ping(self) -> bool:
         try:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-KAFKA_IMAGE = "apache/kafka:4.1.0"
+# testcontainers' KafkaContainer drives the Confluent image's start-up scripts (KRaft from 7.0);
+# the official apache/kafka image would need its listeners rewritten for the mapped port.
+KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"
 
 
 def _docker_engine_answers() -> bool:
@@ -34,7 +36,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield configured
         return
     if _docker_engine_answers():
-        from testcontainers.kafka import KafkaContainer
+        from testcontainers.community.kafka import KafkaContainer
 
         with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
             yield container.get_bootstrap_server()

@@ -351,3 +351,20 @@ async def test_concurrent_inserts_with_max_unfinished_never_exceed_it(
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_stalled_batches_are_unfinished_ones_without_progress_since_the_cutoff(
+    store: ResultsStore,
+) -> None:
+    idle = await store.insert_batch(new_batch(created_at=at(0)))
+    busy = await store.insert_batch(new_batch(created_at=at(0)))
+    await store.put_chunk(busy.batch_id, 0, 0, ["x"], [])  # stored now: recent progress
+    started = await store.insert_batch(new_batch(created_at=at(0)))
+    await store.mark_processing(started.batch_id, at(100))
+    done = await store.insert_batch(new_batch(created_at=at(0)))
+    await store.finish_batch(done.batch_id, "completed", 1, 0, 0, at(5))
+    await store.insert_batch(new_batch(created_at=at(90)))  # too young
+
+    stalled = await store.stalled_batches(at(50))
+
+    assert [batch.batch_id for batch in stalled] == [idle.batch_id]

@@ -200,3 +200,12 @@ async def test_chunk_summaries_give_first_row_and_counts_of_each_stored_chunk(
 
     assert sorted(await store.chunk_summaries("b")) == [(0, 2, 0), (3, 1, 1)]
     assert await store.chunk_summaries("other") == []
+
+
+async def test_chunk_locations_are_recorded_once_and_found_by_index(store: ResultsStore) -> None:
+    await store.record_chunk_locations("b", [(0, 10), (3, 4), (1, 99)])
+    await store.record_chunk_locations("b", [(7, 7)])  # a repeat changes nothing
+
+    assert await store.chunk_locations("b", {0, 2, 5}) == {0: (0, 10), 2: (1, 99)}
+    await store.delete_batch("b")
+    assert await store.chunk_locations("b", {0, 1, 2}) == {}

@@ -1,0 +1,51 @@
+"""SQL for ``chunk_locations``: where the API published each chunk on the requests topic."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from store.chunks import IDS_PER_STATEMENT
+from store.tables import chunk_locations, insert_ignoring_conflicts
+
+# Four bound parameters a row: stay far below SQLite's per-statement limit.
+ROWS_PER_INSERT = 200
+
+
+async def record(
+    conn: AsyncConnection, batch_id: str, locations: Sequence[tuple[int, int]]
+) -> None:
+    """``locations[i]`` is (partition, offset) of chunk ``i``; recording twice changes nothing."""
+    for start in range(0, len(locations), ROWS_PER_INSERT):
+        rows = [
+            {"batch_id": batch_id, "chunk_index": index, "partition": part, "offset": offset}
+            for index, (part, offset) in enumerate(
+                locations[start : start + ROWS_PER_INSERT], start
+            )
+        ]
+        await conn.execute(insert_ignoring_conflicts(chunk_locations, conn.dialect.name, rows))
+
+
+async def find(
+    conn: AsyncConnection, batch_id: str, indexes: Collection[int]
+) -> dict[int, tuple[int, int]]:
+    wanted = sorted(indexes)
+    found: dict[int, tuple[int, int]] = {}
+    for start in range(0, len(wanted), IDS_PER_STATEMENT):
+        stmt = select(
+            chunk_locations.c.chunk_index, chunk_locations.c.partition, chunk_locations.c.offset
+        ).where(
+            chunk_locations.c.batch_id == batch_id,
+            chunk_locations.c.chunk_index.in_(wanted[start : start + IDS_PER_STATEMENT]),
+        )
+        for index, part, offset in (await conn.execute(stmt)).all():
+            found[int(index)] = (int(part), int(offset))
+    return found
+
+
+async def delete_for(conn: AsyncConnection, batch_ids: Sequence[str]) -> None:
+    for start in range(0, len(batch_ids), IDS_PER_STATEMENT):
+        group = list(batch_ids[start : start + IDS_PER_STATEMENT])
+        await conn.execute(delete(chunk_locations).where(chunk_locations.c.batch_id.in_(group)))

@@ -1,0 +1,117 @@
+"""The reconciler finishes batches whose chunks a consumer skipped or whose counts never arrived."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from store import NewBatch, ResultsStore
+from streams.topics import TopicNames
+from tests.integration.stack import StackFactory
+from tests.integration.streams.kafka_io import amount_of_row, synthetic_items
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+ITEMS = 1000
+
+
+async def _skip_everything_published(
+    bootstrap: str, group: str, topic: str, partition_count: int
+) -> None:
+    """Commits the workers' group past every record on ``topic``: what a consumer that drops
+    records ends up doing, here done on purpose before any worker runs."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(partition_count)]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        await consumer.commit({tp: await consumer.position(tp) for tp in partitions})
+    finally:
+        await consumer.stop()
+
+
+async def _wait_finished(client: httpx.AsyncClient, batch_id: str) -> dict[str, object]:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        body: dict[str, object] = (await client.get(f"/api/v1/transform/batch/{batch_id}")).json()
+        if body["status"] not in ("queued", "processing"):
+            return body
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"batch {batch_id} did not finish in 90 s")
+
+
+async def test_chunks_the_consumer_never_delivered_are_read_again_and_the_batch_completes(
+    make_stack: StackFactory, kafka_bootstrap: str
+) -> None:
+    stack = make_stack(BATCHLINE_RECONCILE_AFTER_S="2")
+    url = stack.add_api()
+    prefix = stack.env["BATCHLINE_TOPIC_PREFIX"]
+    async with httpx.AsyncClient(
+        base_url=url, headers={"X-API-Key": stack.api_key}, timeout=60
+    ) as client:
+        accepted = await client.post(
+            "/api/v1/transform/batch",
+            json={"data": synthetic_items(ITEMS), "batch_size": 100},
+            headers={"Prefer": "respond-async"},
+        )
+        assert accepted.status_code == 202, accepted.text
+        batch_id = accepted.json()["batch_id"]
+        await _skip_everything_published(
+            kafka_bootstrap,
+            f"{prefix}-worker",
+            TopicNames(prefix).requests,
+            int(stack.env["BATCHLINE_PARTITIONS"]),
+        )
+        stack.add_worker()
+
+        status = await _wait_finished(client, batch_id)
+        results = await client.get(f"/api/v1/transform/batch/{batch_id}/results?limit=10000")
+
+    assert (status["status"], status["processed"], status["filtered"]) == ("completed", ITEMS, 0)
+    amounts = [item["amount"] for item in results.json()["results"]]
+    assert amounts == [float(amount_of_row(row)) for row in range(ITEMS)]
+    assert "reconciler reads chunks again" in stack.logs()
+
+
+async def test_batch_whose_counts_never_arrived_is_finished_from_the_store(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(BATCHLINE_RECONCILE_AFTER_S="2")
+    batch_id = f"b-{uuid.uuid4().hex}"
+    store = await ResultsStore.connect(stack.store_url)
+    try:
+        await store.insert_batch(
+            NewBatch(
+                batch_id=batch_id,
+                owner_key_id=None,
+                pipeline_ref="default@1",
+                on_invalid="skip",
+                total=5,
+                chunk_count=2,
+                batch_size=3,
+                parallel=True,
+                created_at=datetime.now(UTC),
+            )
+        )
+        await store.put_chunk(batch_id, 0, 0, [{"n": 0}, {"n": 1}], [])
+        await store.put_chunk(batch_id, 1, 3, [{"n": 3}], [{"row": 4, "field": "f", "reason": "r"}])
+        stack.add_worker()
+        deadline = time.monotonic() + 60
+        batch = await store.get_batch(batch_id)
+        while batch is not None and batch.status != "completed" and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            batch = await store.get_batch(batch_id)
+    finally:
+        await store.close()
+
+    assert batch is not None, stack.logs()
+    assert (batch.status, batch.processed, batch.filtered, batch.invalid) == ("completed", 3, 2, 1)
+    assert "reconciler finished a batch from the store" in stack.logs()
