@@ -21,7 +21,7 @@ from schemas import jsonio
 from schemas.http import MAX_ITEMS, BatchAccepted, BatchCreate, BatchResult
 from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch, TooManyUnfinished
 from streams.chunking import chunk_count, iter_chunks
-from streams.errors import KafkaUnavailable
+from streams.errors import ChunkTooLarge, KafkaUnavailable
 from streams.topics import ensure_topics
 from transforms import CompiledPipeline, TransformsError
 
@@ -84,6 +84,7 @@ async def submit(
     raw_body: bytes,
     idempotency_key: str | None,
     respond_async: bool,
+    request_id: str,
 ) -> Response:
     metrics = state.metrics
     started = time.perf_counter()
@@ -98,7 +99,7 @@ async def submit(
         if batch.created_now:
             await _publish(state, batch.record, body, pipeline, on_invalid)
             metrics.processed.labels(stage="accepted").inc(batch.record.total)
-        return await _respond(state, batch.record, respond_async)
+        return await _respond(state, batch.record, respond_async, request_id)
     except ApiError as exc:
         _count_refusal(metrics, exc.error)
         raise
@@ -206,6 +207,14 @@ async def _publish(
             f"{exc}; the batch was not accepted",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         ) from None
+    except ChunkTooLarge as exc:
+        await state.store.abandon_batch(batch.batch_id, "A chunk was over the message size limit")
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"{exc}; the batch was not accepted",
+            {"batch_size": body.batch_size},
+        ) from None
     # Lets a worker's reconciler read a chunk again if its consumer never delivered it.
     await state.store.record_chunk_locations(batch.batch_id, placed)
     log.info(
@@ -226,7 +235,9 @@ async def _ensure_topics(state: ApiState) -> None:
     state.topics_ready.set()
 
 
-async def _respond(state: ApiState, batch: BatchRecord, respond_async: bool) -> Response:
+async def _respond(
+    state: ApiState, batch: BatchRecord, respond_async: bool, request_id: str
+) -> Response:
     if batch.status in ("queued", "processing") and not respond_async:
         batch = await _wait_until_finished(state, batch)
     if batch.status == "completed":
@@ -236,7 +247,7 @@ async def _respond(state: ApiState, batch: BatchRecord, respond_async: bool) -> 
             500,
             "processing_error",
             batch.reason or "The batch failed",
-            {"batch_id": batch.batch_id},
+            {"batch_id": batch.batch_id, "request_id": request_id},
         )
     return accepted(batch)
 

@@ -72,7 +72,10 @@ async def _dev_api_key(data_dir: Path, store_url: str, wanted: str | None) -> st
         if key is not None and await store.find_api_key(hash_api_key(key)) is not None:
             return key
         key = key or new_api_key()
-        await store.revoke_api_key(DEV_KEY_NAME)
+        # Key names stay taken after revoking, so each dev key has its own; the old ones go.
+        for record in await store.list_api_keys():
+            if record.name.startswith(f"{DEV_KEY_NAME}-") and record.revoked_at is None:
+                await store.revoke_api_key(record.key_id)
         await store.create_api_key(f"{DEV_KEY_NAME}-{int(time.time())}", hash_api_key(key))
     finally:
         await store.close()

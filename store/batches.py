@@ -171,7 +171,8 @@ async def abandon(conn: AsyncConnection, batch_id: str, reason: str, now: dateti
     """Fail a batch that was never fully published and free its idempotency key for a retry."""
     stmt = (
         update(batches)
-        .where(batches.c.batch_id == batch_id)
+        # A batch a worker finished meanwhile (its chunks did land after all) stays finished.
+        .where(batches.c.batch_id == batch_id, batches.c.status.in_(UNFINISHED_STATUSES))
         .values(
             status="failed",
             reason=reason,

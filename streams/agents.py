@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -45,19 +47,34 @@ def register_agents(sa: StreamsApp) -> None:
 
     @app.timer(GAUGE_INTERVAL_S, name="sample-gauges")  # type: ignore[untyped-decorator]
     async def sample_gauges() -> None:
-        sa.metrics.sample_resident_memory()
-        await sample_consumer_lag(sa)
+        async with _logged_failure("sample-gauges"):
+            sa.metrics.sample_resident_memory()
+            await sample_consumer_lag(sa)
 
     @app.timer(RECONCILE_INTERVAL_S, on_leader=True, name="reconcile-stalled-batches")  # type: ignore[untyped-decorator]
     async def reconcile_stalled_batches() -> None:
-        await reconcile(sa)
+        async with _logged_failure("reconcile"):
+            await reconcile(sa)
 
     @app.timer(PURGE_INTERVAL_S, on_leader=True, name="purge-old-results")  # type: ignore[untyped-decorator]
     async def purge_old_results() -> None:
-        ttl = timedelta(seconds=sa.resources.settings.results_ttl_s)
-        store = await sa.resources.store()
-        purged = await store.purge_older_than(datetime.now(UTC) - ttl)
-        log.info("old results purged", extra={"batches": purged})
+        async with _logged_failure("purge-old-results"):
+            ttl = timedelta(seconds=sa.resources.settings.results_ttl_s)
+            store = await sa.resources.store()
+            purged = await store.purge_older_than(datetime.now(UTC) - ttl)
+            log.info("old results purged", extra={"batches": purged})
+
+
+@asynccontextmanager
+async def _logged_failure(timer: str) -> AsyncIterator[None]:
+    """A timer that raises would crash the whole worker (mode stops on a failed task); a
+    failed round is logged by type and the next round tries again."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of one round is survivable
+        log.warning("timer round failed", extra={"timer": timer, "error_type": type(exc).__name__})
 
 
 async def sample_consumer_lag(sa: StreamsApp) -> None:

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from batchline.metrics import CacheCollector, Metrics
 from schemas.settings import Settings
 from streams.resources import WorkerResources
-from streams.topics import TopicNames
+from streams.topics import MAX_MESSAGE_BYTES, TopicNames
 
 # A chunk is committed quickly after it is processed so that a crash redoes little work.
 COMMIT_INTERVAL_S = 1.0
@@ -94,6 +94,8 @@ def build_app(settings: Settings, resources: WorkerResources | None = None) -> S
         broker_heartbeat_interval=HEARTBEAT_INTERVAL_S,
         producer_linger_ms=PRODUCER_LINGER_MS,
         producer_acks=-1,
+        producer_max_request_size=MAX_MESSAGE_BYTES,
+        consumer_max_fetch_size=MAX_MESSAGE_BYTES,
         stream_wait_empty=False,
         table_standby_replicas=0,
         worker_redirect_stdouts=False,

@@ -7,3 +7,7 @@ class StreamsError(Exception):
 
 class KafkaUnavailable(StreamsError):
     """Kafka did not answer or did not acknowledge in time; the caller may retry later."""
+
+
+class ChunkTooLarge(StreamsError):
+    """A chunk message is over the topics' size limit; a smaller batch_size fixes it."""

@@ -64,12 +64,14 @@ async def handle_progress(sa: StreamsApp, payload: bytes) -> str:
 
 async def _chunk_done(sa: StreamsApp, event: ChunkDoneEvent) -> str:
     table, seen = sa.progress_table, sa.chunks_done_table
-    state = table.get(event.batch_id) or _new_state(
-        event.total, event.chunk_count, event.on_invalid
-    )
     chunk_key = f"{event.batch_id}/{event.chunk_index}"
     if seen.get(chunk_key):
         return "duplicate"
+    # Not in the table: a new batch, or a finished one whose state was pruned (the store
+    # then says it is final).
+    state = await _current_state(sa, event.batch_id) or _new_state(
+        event.total, event.chunk_count, event.on_invalid
+    )
     if state["status"] != "processing":
         return "ignored"
     state = {
@@ -82,14 +84,10 @@ async def _chunk_done(sa: StreamsApp, event: ChunkDoneEvent) -> str:
     if state["done"] >= state["chunk_count"]:
         rejected = state["invalid"] > 0 and state["on_invalid"] == "reject"
         status = "failed" if rejected else "completed"
-        state = await _finish(
+        final = await _finish(
             sa, event.batch_id, state, status, REJECTED_REASON if rejected else None
         )
-        # The batch is final: later duplicates stop at its status, so the per-chunk marks can go.
-        for index in range(state["chunk_count"]):
-            seen.pop(f"{event.batch_id}/{index}", None)
-        table[event.batch_id] = state
-        return status
+        return str(final["status"])
     seen[chunk_key] = True
     table[event.batch_id] = state
     return "counted"
@@ -103,19 +101,19 @@ async def _chunk_failed(sa: StreamsApp, event: ChunkFailedEvent) -> str:
         state = await _register_unknown_batch(sa, event)
     if state["status"] != "processing":
         return "ignored"
-    sa.progress_table[event.batch_id] = await _finish(
-        sa, event.batch_id, state, "failed", event.reason
-    )
+    await _finish(sa, event.batch_id, state, "failed", event.reason)
     return "failed"
 
 
 async def _cancel(sa: StreamsApp, command: CancelCommand) -> str:
     state = await _current_state(sa, command.batch_id)
-    if state is None or state["status"] != "processing":
+    if state is None:
         return "refused"
-    sa.progress_table[command.batch_id] = await _finish(
-        sa, command.batch_id, state, "cancelled", None
-    )
+    if state["status"] != "processing":
+        # Already final: repeat its status so that a waiting cancel request learns why (409).
+        await announce_stored(sa, command.batch_id)
+        return "refused"
+    await _finish(sa, command.batch_id, state, "cancelled", None)
     return "cancelled"
 
 
@@ -155,6 +153,8 @@ async def _current_state(sa: StreamsApp, batch_id: str) -> dict[str, Any] | None
 async def _finish(
     sa: StreamsApp, batch_id: str, state: dict[str, Any], status: str, reason: str | None
 ) -> dict[str, Any]:
+    """Makes the batch final in the store, announces it, and forgets its table state (later
+    messages about it find the final status in the store)."""
     now = datetime.now(UTC)
     store = await sa.resources.store()
     finished_now = await retry_forever(
@@ -169,26 +169,46 @@ async def _finish(
             reason,
         ),
     )
+    # Announced from the store, which is authoritative: when another path finished the batch
+    # first (a cancel, the reconciler), its status is the one repeated, not this one.
+    stored = await announce_stored(sa, batch_id, chunks_done=state["done"])
+    if finished_now and stored is not None:
+        if stored.duration is not None:
+            sa.metrics.duration.labels(scope="batch").observe(stored.duration)
+        if stored.status == "failed":
+            sa.metrics.errors.labels(error_type="batch_failed").inc()
+        log.info("batch finished", extra={"batch_id": batch_id, "status": stored.status})
+    for index in range(state["chunk_count"]):
+        sa.chunks_done_table.pop(f"{batch_id}/{index}", None)
+    sa.progress_table.pop(batch_id, None)
+    return {**state, "status": stored.status if stored is not None else status}
+
+
+async def announce_stored(
+    sa: StreamsApp, batch_id: str, chunks_done: int | None = None
+) -> BatchRecord | None:
+    """Sends the stored final state of a batch on the status topic (idempotent)."""
+    store = await sa.resources.store()
+    batch = await retry_forever("read batch", lambda: store.get_batch(batch_id))
+    if batch is None or batch.status in ("queued", "processing"):
+        return batch
     event = BatchStatusEvent(
         batch_id=batch_id,
-        status=status,
-        total=state["total"],
-        processed=state["processed"],
-        filtered=state["filtered"],
-        invalid=state["invalid"],
-        chunks_done=state["done"],
-        chunk_count=state["chunk_count"],
-        reason=reason,
-        at=now,
+        status=batch.status,
+        total=batch.total,
+        processed=batch.processed,
+        filtered=batch.filtered,
+        invalid=batch.invalid,
+        chunks_done=(
+            chunks_done
+            if chunks_done is not None
+            else (batch.chunk_count if batch.status == "completed" else 0)
+        ),
+        chunk_count=batch.chunk_count,
+        reason=batch.reason,
+        at=batch.completed_at or datetime.now(UTC),
     )
-    await sa.status.send(key=batch_id.encode(), value=event.to_bytes())
-    if finished_now:
-        stored = await retry_forever("read batch", lambda: store.get_batch(batch_id))
-        if stored is not None and stored.duration is not None:
-            sa.metrics.duration.labels(scope="batch").observe(stored.duration)
-        if status == "failed":
-            sa.metrics.errors.labels(error_type="batch_failed").inc()
-    log.info(
-        "batch finished", extra={"batch_id": batch_id, "status": status, "chunks": state["done"]}
+    await retry_forever(
+        "send status", lambda: sa.status.send(key=batch_id.encode(), value=event.to_bytes())
     )
-    return {**state, "status": status}
+    return batch

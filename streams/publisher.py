@@ -7,16 +7,15 @@ import logging
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
-from streams.errors import KafkaUnavailable
+from streams.errors import ChunkTooLarge, KafkaUnavailable
+from streams.topics import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0
 SEND_TIMEOUT_S = 15.0
 PING_TIMEOUT_S = 2.0
-# A 10,000-item batch published as one chunk is a few MB; the default 1 MB limit would refuse it.
-MAX_REQUEST_BYTES = 32 * 1024 * 1024
 
 
 class KafkaPublisher:
@@ -36,16 +35,15 @@ class KafkaPublisher:
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=2,
-                max_request_size=MAX_REQUEST_BYTES,
+                max_request_size=MAX_MESSAGE_BYTES,
                 request_timeout_ms=int(SEND_TIMEOUT_S * 1000),
             )
             try:
                 await asyncio.wait_for(producer.start(), CONNECT_TIMEOUT_S)
             except (KafkaError, OSError, TimeoutError) as exc:
                 await producer.stop()
-                raise KafkaUnavailable(
-                    f"Kafka at {self._bootstrap} is unreachable; retry later"
-                ) from exc
+                log.warning("Kafka unreachable", extra={"bootstrap": self._bootstrap})
+                raise KafkaUnavailable("Kafka is unreachable; retry later") from exc
             self._producer = producer
             return producer
 
@@ -58,6 +56,10 @@ class KafkaPublisher:
         try:
             futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
             sent = await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_S)
+        except MessageSizeTooLargeError as exc:
+            raise ChunkTooLarge(
+                f"A chunk is larger than {MAX_MESSAGE_BYTES} bytes; use a smaller batch_size"
+            ) from exc
         except (KafkaError, OSError, TimeoutError) as exc:
             raise KafkaUnavailable(f"Publishing to {topic} failed; retry later") from exc
         return [(metadata.partition, metadata.offset) for metadata in sent]

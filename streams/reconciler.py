@@ -10,10 +10,11 @@ every few seconds for unfinished batches without progress for BATCHLINE_RECONCIL
 - every chunk is in the store but the batch is not final: it is finished from the store's
   per-chunk counts;
 - chunks are missing: each is read again from the requests topic at the (partition, offset)
-  the API recorded when it published, and transformed like any other delivery (idempotently).
-
-Chunks written straight to Kafka by a producer have no recorded location; their batches can
-only be finished from the store.
+  the API recorded when it published, and transformed like any other delivery (idempotently);
+  chunks without a recorded location (an event-driven producer's) are found by reading the
+  requests topic from shortly before the batch was registered;
+- nothing of the batch exists anywhere long after its creation: it was never published and is
+  failed, freeing its owner's slot.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas.events import BatchStatusEvent
+from schemas import jsonio
 from store import BatchRecord, ResultsStore
+from streams.progress_agent import REJECTED_REASON, announce_stored
+from streams.topics import MAX_MESSAGE_BYTES, topic_partitions
 from streams.transform_agent import SourceMessage, handle_chunk
 
 if TYPE_CHECKING:
@@ -33,13 +36,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 FETCH_TIMEOUT_MS = 10_000
+# Stall periods after which a batch with no trace of publication is given up.
+ABANDON_AFTER_STALLS = 10
+NEVER_PUBLISHED_REASON = "The batch was never fully published; submit it again"
+# How far before a batch's registration its chunks may have been produced (a producer's batch is
+# registered by the worker that transforms its first chunk, possibly long after).
+SCAN_MARGIN = timedelta(hours=1)
 
 
 async def reconcile(sa: StreamsApp) -> int:
     """One pass; returns how many batches it acted on."""
     settings = sa.resources.settings
     store = await sa.resources.store()
-    cutoff = datetime.now(UTC) - timedelta(seconds=settings.reconcile_after_s)
+    now = datetime.now(UTC)
+    cutoff = now - timedelta(seconds=settings.reconcile_after_s)
+    abandon_before = now - ABANDON_AFTER_STALLS * timedelta(seconds=settings.reconcile_after_s)
     acted = 0
     for batch in await store.stalled_batches(cutoff):
         stored = await store.chunk_indexes(batch.batch_id)
@@ -55,7 +66,21 @@ async def reconcile(sa: StreamsApp) -> int:
                 extra={"batch_id": batch.batch_id, "chunks": len(found)},
             )
             await _redeliver(sa, found)
-            acted += 1
+        elif await _scan_for_chunks(sa, batch, missing):
+            log.warning("reconciler found skipped chunks", extra={"batch_id": batch.batch_id})
+        elif not stored and batch.created_at < abandon_before:
+            # The API records where the chunks went right after publishing them; a batch with
+            # neither locations, results nor chunks on the topic this long after its creation
+            # was never published (its API process died half-way). Failing it frees the key's
+            # slot and lets a retry with the same Idempotency-Key start afresh.
+            await store.abandon_batch(batch.batch_id, NEVER_PUBLISHED_REASON)
+            await announce_stored(sa, batch.batch_id)
+            log.warning(
+                "reconciler failed a batch never published", extra={"batch_id": batch.batch_id}
+            )
+        else:
+            continue
+        acted += 1
     return acted
 
 
@@ -66,37 +91,35 @@ async def _finish_from_store(sa: StreamsApp, store: ResultsStore, batch: BatchRe
         processed += results
         invalid += errors
         filtered += items - results
-    now = datetime.now(UTC)
+    rejected = invalid > 0 and batch.on_invalid == "reject"
     finished = await store.finish_batch(
-        batch.batch_id, "completed", processed, filtered, invalid, now
+        batch.batch_id,
+        "failed" if rejected else "completed",
+        processed,
+        filtered,
+        invalid,
+        datetime.now(UTC),
+        REJECTED_REASON if rejected else None,
     )
     log.warning(
         "reconciler finished a batch from the store",
         extra={"batch_id": batch.batch_id, "finished_now": finished},
     )
-    if finished:
-        event = BatchStatusEvent(
-            batch_id=batch.batch_id,
-            status="completed",
-            total=batch.total,
-            processed=processed,
-            filtered=filtered,
-            invalid=invalid,
-            chunks_done=batch.chunk_count,
-            chunk_count=batch.chunk_count,
-            at=now,
-        )
-        await sa.status.send(key=batch.batch_id.encode(), value=event.to_bytes())
+    await announce_stored(sa, batch.batch_id, chunks_done=batch.chunk_count)
+
+
+def _reader(sa: StreamsApp) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=sa.resources.settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+    )
 
 
 async def _redeliver(sa: StreamsApp, found: dict[int, tuple[int, int]]) -> None:
     topic = sa.topics.requests
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=sa.resources.settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        group_id=None,
-        max_partition_fetch_bytes=32 * 1024 * 1024,
-    )
+    consumer = _reader(sa)
     await consumer.start()
     try:
         for _, (partition, offset) in sorted(found.items()):
@@ -111,3 +134,64 @@ async def _redeliver(sa: StreamsApp, found: dict[int, tuple[int, int]]) -> None:
                     )
     finally:
         await consumer.stop()
+
+
+async def _scan_for_chunks(sa: StreamsApp, batch: BatchRecord, missing: set[int]) -> bool:
+    """Reads the requests topic from a while before the batch was registered to its current
+    end, and transforms the batch's chunks that are not stored yet. For chunks whose location
+    was never recorded: those of event-driven producers, or of an API that died right after
+    publishing. True if any chunk was found."""
+    if not missing:
+        return False
+    topic = sa.topics.requests
+    key = batch.batch_id.encode()
+    since_ms = int((batch.created_at - SCAN_MARGIN).timestamp() * 1000)
+    consumer = _reader(sa)
+    await consumer.start()
+    found = 0
+    try:
+        bootstrap = sa.resources.settings.kafka_bootstrap
+        partitions = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
+        if not partitions:
+            return False
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
+        for tp in partitions:
+            start = starts.get(tp)
+            if start is None:
+                continue  # nothing on this partition since then
+            consumer.seek(tp, start.offset)
+            position = start.offset
+            while position < ends[tp]:
+                records = (await consumer.getmany(tp, timeout_ms=FETCH_TIMEOUT_MS)).get(tp, [])
+                if not records:
+                    break
+                for record in records:
+                    position = record.offset + 1
+                    # Chunk keys are the batch ID, or the batch ID and the chunk index.
+                    if record.key is None or record.value is None:
+                        continue
+                    if record.key != key and not record.key.startswith(key + b"/"):
+                        continue
+                    message = SourceMessage(
+                        topic, tp.partition, record.offset, record.key, record.value
+                    )
+                    if _chunk_index(record.key, record.value) in missing:
+                        await handle_chunk(sa, message)
+                        found += 1
+    finally:
+        await consumer.stop()
+    return found > 0
+
+
+def _chunk_index(key: bytes, value: bytes) -> int | None:
+    _, _, index = key.partition(b"/")
+    if index.isdigit():
+        return int(index)
+    try:
+        chunk = jsonio.loads(value)
+    except jsonio.JSONDecodeError:
+        return None
+    found = chunk.get("chunk_index") if isinstance(chunk, dict) else None
+    return found if isinstance(found, int) else None

@@ -23,6 +23,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 WEEK_MS = 7 * 24 * 3600 * 1000
+# A chunk of up to 10,000 items, or its results, can be several MB: far above Kafka's 1 MB
+# default. Producers (API and workers) and consumers are sized to match.
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+_LARGE = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +37,8 @@ class TopicSpec:
 
 
 TOPIC_SPECS: tuple[TopicSpec, ...] = (
-    TopicSpec("requests", config={"retention.ms": str(WEEK_MS)}),
-    TopicSpec("results", config={"retention.ms": str(WEEK_MS)}),
+    TopicSpec("requests", config={"retention.ms": str(WEEK_MS), **_LARGE}),
+    TopicSpec("results", config={"retention.ms": str(WEEK_MS), **_LARGE}),
     TopicSpec("progress", config={"retention.ms": str(WEEK_MS)}),
     TopicSpec("control", config={"retention.ms": str(WEEK_MS)}),
     TopicSpec("status", compacted=True, config={"cleanup.policy": "compact"}),
@@ -107,6 +111,22 @@ async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> N
             await _wait_visible(admin, {topic.name for topic in missing})
     finally:
         await admin.close()
+
+
+async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
+    """The partition numbers of ``topic`` (empty if it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(
+        partition["partition"]
+        for entry in described
+        if entry["topic"] == topic and not entry["error_code"]
+        for partition in entry["partitions"]
+    )
 
 
 async def wait_for_group_coordinator(

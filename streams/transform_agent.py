@@ -124,7 +124,7 @@ async def _handle_chunk(sa: StreamsApp, message: SourceMessage) -> str:
         results=outcome.results,
         errors=errors,
     )
-    await sa.results.send(key=key, value=result.to_bytes())
+    await retry_forever("send result", lambda: sa.results.send(key=key, value=result.to_bytes()))
     done = ChunkDoneEvent(
         batch_id=chunk.batch_id,
         chunk_index=chunk.chunk_index,
@@ -136,7 +136,9 @@ async def _handle_chunk(sa: StreamsApp, message: SourceMessage) -> str:
         invalid=len(errors),
         at=now,
     )
-    await sa.progress_out.send(key=key, value=done.to_bytes())
+    await retry_forever(
+        "send progress", lambda: sa.progress_out.send(key=key, value=done.to_bytes())
+    )
     elapsed_s = time.perf_counter() - started
     sa.metrics.processed.labels(stage="transformed").inc(outcome.processed)
     sa.metrics.filtered.labels(stage="transformed").inc(done.filtered)
@@ -157,7 +159,13 @@ async def _handle_chunk(sa: StreamsApp, message: SourceMessage) -> str:
 
 
 def _new_batch(chunk: ChunkEvent) -> NewBatch:
-    batch_size = len(chunk.items) if chunk.chunk_count > 1 else max(chunk.total, 1)
+    # Chunk i starts at row i * batch_size; only a batch's last chunk may be shorter.
+    if chunk.chunk_index > 0:
+        batch_size = chunk.first_row // chunk.chunk_index
+    elif chunk.chunk_count > 1:
+        batch_size = len(chunk.items)
+    else:
+        batch_size = chunk.total
     return NewBatch(
         batch_id=chunk.batch_id,
         owner_key_id=None,

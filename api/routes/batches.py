@@ -100,7 +100,10 @@ async def create_batch(
             raise
     body = validate_model(BatchCreate, document)
     respond_async = prefer is not None and "respond-async" in prefer.lower()
-    return await submission.submit(state, caller, body, raw, idempotency_key, respond_async)
+    request_id = str(getattr(request.state, "request_id", ""))
+    return await submission.submit(
+        state, caller, body, raw, idempotency_key, respond_async, request_id
+    )
 
 
 @router.get(

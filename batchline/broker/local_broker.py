@@ -67,6 +67,7 @@ def _properties(port: int, controller_port: int, log_dir: Path) -> str:
             f"log.dirs={log_dir}",
             "num.partitions=8",
             "auto.create.topics.enable=true",
+            "message.max.bytes=33554432",  # streams.topics.MAX_MESSAGE_BYTES
             "offsets.topic.replication.factor=1",
             "offsets.topic.num.partitions=8",
             "transaction.state.log.replication.factor=1",

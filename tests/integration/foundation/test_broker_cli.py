@@ -36,10 +36,12 @@ def test_broker_command_serves_kafka_and_stops_on_sigterm(tmp_path: Path) -> Non
         )
     try:
         started = time.monotonic()
-        while not asyncio.run(broker_answers(f"127.0.0.1:{port}")):
+        # The command says when the broker answers; wait for that line, not just a port.
+        while "ready on 127.0.0.1" not in log.read_text():
             assert process.poll() is None, "the broker exited during start-up"
             assert time.monotonic() - started < READY_BUDGET_S, "not ready within 20 s"
             time.sleep(0.2)
+        assert asyncio.run(broker_answers(f"127.0.0.1:{port}"))
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0
         assert not asyncio.run(broker_answers(f"127.0.0.1:{port}", timeout_s=1.0))

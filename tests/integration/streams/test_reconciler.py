@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from store import NewBatch, ResultsStore
-from streams.topics import TopicNames
+from streams.reconciler import NEVER_PUBLISHED_REASON
+from streams.topics import TopicNames, ensure_topics
 from tests.integration.stack import StackFactory
-from tests.integration.streams.kafka_io import amount_of_row, synthetic_items
+from tests.integration.streams.kafka_io import amount_of_row, publish_batch, synthetic_items
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 ITEMS = 1000
@@ -81,26 +82,32 @@ async def test_chunks_the_consumer_never_delivered_are_read_again_and_the_batch_
     assert "reconciler reads chunks again" in stack.logs()
 
 
+def _new_batch(batch_id: str, created_at: datetime) -> NewBatch:
+    return NewBatch(
+        batch_id=batch_id,
+        owner_key_id=None,
+        pipeline_ref="default@1",
+        on_invalid="skip",
+        total=5,
+        chunk_count=2,
+        batch_size=3,
+        parallel=True,
+        created_at=created_at,
+    )
+
+
 async def test_batch_whose_counts_never_arrived_is_finished_from_the_store(
     make_stack: StackFactory,
 ) -> None:
     stack = make_stack(BATCHLINE_RECONCILE_AFTER_S="2")
-    batch_id = f"b-{uuid.uuid4().hex}"
+    batch_id, never_published = f"b-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
     store = await ResultsStore.connect(stack.store_url)
     try:
+        # An API process that died between registering a batch and publishing it leaves this.
         await store.insert_batch(
-            NewBatch(
-                batch_id=batch_id,
-                owner_key_id=None,
-                pipeline_ref="default@1",
-                on_invalid="skip",
-                total=5,
-                chunk_count=2,
-                batch_size=3,
-                parallel=True,
-                created_at=datetime.now(UTC),
-            )
+            _new_batch(never_published, datetime.now(UTC) - timedelta(hours=1))
         )
+        await store.insert_batch(_new_batch(batch_id, datetime.now(UTC)))
         await store.put_chunk(batch_id, 0, 0, [{"n": 0}, {"n": 1}], [])
         await store.put_chunk(batch_id, 1, 3, [{"n": 3}], [{"row": 4, "field": "f", "reason": "r"}])
         stack.add_worker()
@@ -109,9 +116,60 @@ async def test_batch_whose_counts_never_arrived_is_finished_from_the_store(
         while batch is not None and batch.status != "completed" and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             batch = await store.get_batch(batch_id)
+        abandoned = await store.get_batch(never_published)
     finally:
         await store.close()
 
     assert batch is not None, stack.logs()
     assert (batch.status, batch.processed, batch.filtered, batch.invalid) == ("completed", 3, 2, 1)
     assert "reconciler finished a batch from the store" in stack.logs()
+    assert abandoned is not None
+    assert (abandoned.status, abandoned.reason) == ("failed", NEVER_PUBLISHED_REASON)
+
+
+async def test_producer_chunks_the_consumer_skipped_are_found_on_the_topic(
+    make_stack: StackFactory, kafka_bootstrap: str
+) -> None:
+    stack = make_stack(BATCHLINE_RECONCILE_AFTER_S="2")
+    prefix = stack.env["BATCHLINE_TOPIC_PREFIX"]
+    topics = TopicNames(prefix)
+    partitions = int(stack.env["BATCHLINE_PARTITIONS"])
+    await ensure_topics(kafka_bootstrap, topics, partitions)
+    batch_id = f"b-{uuid.uuid4().hex}"
+    # An event-driven producer's batch: no API, so no recorded chunk locations.
+    await publish_batch(
+        kafka_bootstrap, topics.requests, batch_id, synthetic_items(100), batch_size=10
+    )
+    await _skip_everything_published(
+        kafka_bootstrap, f"{prefix}-worker", topics.requests, partitions
+    )
+    store = await ResultsStore.connect(stack.store_url)
+    try:
+        # As a worker registers it on the first chunk it sees; every chunk was then skipped.
+        await store.ensure_batch(
+            NewBatch(
+                batch_id=batch_id,
+                owner_key_id=None,
+                pipeline_ref="default",
+                on_invalid="reject",
+                total=100,
+                chunk_count=10,
+                batch_size=10,
+                parallel=True,
+                created_at=datetime.now(UTC),
+            )
+        )
+        stack.add_worker()
+        deadline = time.monotonic() + 90
+        batch = await store.get_batch(batch_id)
+        while batch is not None and batch.status != "completed" and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            batch = await store.get_batch(batch_id)
+        results = [item["amount"] async for item in store.iter_results(batch_id)]
+    finally:
+        await store.close()
+
+    assert batch is not None and batch.status == "completed", stack.logs()
+    assert (batch.processed, batch.filtered) == (100, 0)
+    assert results == [amount_of_row(row) for row in range(100)]
+    assert "reconciler found skipped chunks" in stack.logs()
