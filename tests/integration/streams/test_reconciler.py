@@ -11,7 +11,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from store import NewBatch, ResultsStore
+from store import BatchRecord, NewBatch, ResultsStore
 from streams.reconciler import NEVER_PUBLISHED_REASON
 from streams.topics import TopicNames, ensure_topics
 from tests.integration.stack import StackFactory
@@ -82,6 +82,16 @@ async def test_chunks_the_consumer_never_delivered_are_read_again_and_the_batch_
     assert "reconciler reads chunks again" in stack.logs()
 
 
+async def _stored_once_completed(store: ResultsStore, batch_id: str) -> BatchRecord | None:
+    """The stored batch once it is completed, or as it is after 90 s."""
+    deadline = time.monotonic() + 90
+    batch = await store.get_batch(batch_id)
+    while batch is not None and batch.status != "completed" and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        batch = await store.get_batch(batch_id)
+    return batch
+
+
 def _new_batch(batch_id: str, created_at: datetime) -> NewBatch:
     return NewBatch(
         batch_id=batch_id,
@@ -111,11 +121,7 @@ async def test_batch_whose_counts_never_arrived_is_finished_from_the_store(
         await store.put_chunk(batch_id, 0, 0, [{"n": 0}, {"n": 1}], [])
         await store.put_chunk(batch_id, 1, 3, [{"n": 3}], [{"row": 4, "field": "f", "reason": "r"}])
         stack.add_worker()
-        deadline = time.monotonic() + 60
-        batch = await store.get_batch(batch_id)
-        while batch is not None and batch.status != "completed" and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-            batch = await store.get_batch(batch_id)
+        batch = await _stored_once_completed(store, batch_id)
         abandoned = await store.get_batch(never_published)
     finally:
         await store.close()
@@ -160,11 +166,7 @@ async def test_producer_chunks_the_consumer_skipped_are_found_on_the_topic(
             )
         )
         stack.add_worker()
-        deadline = time.monotonic() + 90
-        batch = await store.get_batch(batch_id)
-        while batch is not None and batch.status != "completed" and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-            batch = await store.get_batch(batch_id)
+        batch = await _stored_once_completed(store, batch_id)
         results = [item["amount"] async for item in store.iter_results(batch_id)]
     finally:
         await store.close()
