@@ -91,11 +91,19 @@ async def _handle_chunk(sa: StreamsApp, message: SourceMessage) -> str:
         await dead_letter(sa, message, batch_id_from_key(message.key), None, exc)
         return "dead-lettered"
     store = await sa.resources.store()
-    batch = await retry_forever("read batch", lambda: store.get_batch(chunk.batch_id))
-    if batch is not None and batch.status in FINISHED:
-        log.info("chunk skipped", extra=_log_fields(chunk, message, reason=batch.status))
+    if sa.resources.recently_processing(chunk.batch_id):
+        batch_status: str | None = "processing"
+    else:
+        batch = await retry_forever("read batch", lambda: store.get_batch(chunk.batch_id))
+        batch_status = None if batch is None else batch.status
+        if batch_status not in FINISHED:
+            # Stamped when read, not when used: a running batch is looked up again every
+            # STATUS_TTL_S, so a cancel is seen however steadily its chunks keep coming.
+            sa.resources.remember_processing(chunk.batch_id)
+    if batch_status in FINISHED:
+        log.info("chunk skipped", extra=_log_fields(chunk, message, reason=batch_status))
         return "skipped"
-    if batch is None:
+    if batch_status is None:
         # Straight from an event-driven producer: the API did not register this batch.
         await retry_forever("register batch", lambda: store.ensure_batch(_new_batch(chunk)))
     try:
@@ -106,7 +114,7 @@ async def _handle_chunk(sa: StreamsApp, message: SourceMessage) -> str:
         return "dead-lettered"
     now = datetime.now(UTC)
     errors = [error.as_dict() for error in outcome.errors]
-    if batch is None or batch.status == "queued":
+    if batch_status in (None, "queued"):
         # A write per batch, not per chunk: later chunks find the batch processing already.
         await retry_forever("mark processing", lambda: store.mark_processing(chunk.batch_id, now))
     await retry_forever(
