@@ -14,7 +14,7 @@ class ClientError(BatchlineError):
 
 
 class InputError(ClientError):
-    """The file to submit cannot be read as items."""
+    """The command's input (the file to submit, a batch id) is unusable."""
 
 
 class ServerUnreachable(ClientError):

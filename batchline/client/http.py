@@ -19,6 +19,7 @@ from batchline.client.errors import (
     ApiResponseError,
     BadServerUrl,
     ClientError,
+    InputError,
     ServerUnreachable,
 )
 from schemas import jsonio
@@ -199,6 +200,9 @@ def _retry_after_s(response: httpx.Response) -> float | None:
 
 
 def _batch_path(batch_id: str) -> str:
+    if not batch_id.strip():
+        # An empty id would name another route; say so here rather than relay its 404.
+        raise InputError("the batch id is empty: pass the id that submit printed")
     # Quoted whole, so an id can never reach another path ("../batches").
     return f"{BATCH_PATH}/{quote(batch_id, safe='')}"
 

@@ -147,6 +147,25 @@ def test_unknown_batch_is_one_stderr_line_and_exit_1(
         assert result.stdout == ""
 
 
+def test_empty_batch_id_is_refused_before_any_request(
+    runner: CliRunner, serve: Callable[[Handler], None]
+) -> None:
+    requests: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(500)
+
+    serve(record)
+    for command in (["status", ""], ["results", " "], ["cancel", ""]):
+        result = runner.invoke(app, [*command, "--api-key", KEY])
+        assert result.exit_code == 1
+        assert (
+            result.stderr == "batchline: the batch id is empty: pass the id that submit printed\n"
+        )
+    assert requests == []
+
+
 def test_unreachable_server_is_exit_2_with_the_url(runner: CliRunner) -> None:
     result = runner.invoke(app, ["batches", "--url", "http://127.0.0.1:1", "--api-key", KEY])
     assert result.exit_code == 2
