@@ -5,7 +5,7 @@ from __future__ import annotations
 from api.errors import not_found
 from api.state import ApiState
 from schemas.http import BatchStatus
-from store import ApiKeyRecord, BatchRecord
+from store import ApiKeyRecord, BatchRecord, counts_from_chunks
 
 
 async def owned_batch(state: ApiState, caller: ApiKeyRecord, batch_id: str) -> BatchRecord:
@@ -44,14 +44,12 @@ async def live_status(state: ApiState, batch: BatchRecord) -> BatchStatus:
     if batch.status != "processing":
         done = batch.processed + batch.filtered
         return status_from_record(batch, done)
-    processed = filtered = invalid = items = 0
-    for first_row, results, errors in await state.store.chunk_summaries(batch.batch_id):
-        chunk_items = min(batch.batch_size, batch.total - first_row)
-        items += chunk_items
-        processed += results
-        invalid += errors
-        filtered += chunk_items - results
-    status = status_from_record(batch, items)
+    counts = counts_from_chunks(batch, await state.store.chunk_summaries(batch.batch_id))
+    status = status_from_record(batch, counts.items)
     return status.model_copy(
-        update={"processed": processed, "filtered": filtered, "invalid": invalid}
+        update={
+            "processed": counts.processed,
+            "filtered": counts.filtered,
+            "invalid": counts.invalid,
+        }
     )

@@ -14,8 +14,9 @@ from store import ResultsStore, StoreError
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
 
-async def _create(name: str) -> str:
-    store = await ResultsStore.connect(Settings().store_url)
+async def store_new_key(store_url: str, name: str) -> str:
+    """Stores a new key's hash under ``name`` and returns the key itself (shown only once)."""
+    store = await ResultsStore.connect(store_url)
     try:
         key = new_api_key()
         await store.create_api_key(name, hash_api_key(key))
@@ -28,7 +29,7 @@ async def _create(name: str) -> str:
 def create_key(name: Annotated[str, typer.Option(help="A name to know the key by.")]) -> None:
     """Create a key; it is printed once, alone on the last line, and never stored in clear."""
     try:
-        key = asyncio.run(_create(name))
+        key = asyncio.run(store_new_key(Settings().store_url, name))
     except StoreError as exc:
         typer.echo(f"batchline: {exc}", err=True)
         raise typer.Exit(1) from None

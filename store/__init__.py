@@ -13,7 +13,9 @@ from store.records import (
     ApiKeyRecord,
     BatchRecord,
     BatchStatus,
+    ChunkCounts,
     NewBatch,
+    counts_from_chunks,
 )
 from store.results_store import ResultsStore
 
@@ -24,10 +26,12 @@ __all__ = [
     "BatchNotFound",
     "BatchRecord",
     "BatchStatus",
+    "ChunkCounts",
     "DuplicateIdempotencyKey",
     "NewBatch",
     "ResultsStore",
     "StoreError",
     "StoreUnavailable",
     "TooManyUnfinished",
+    "counts_from_chunks",
 ]

@@ -82,3 +82,27 @@ class ApiKeyRecord:
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkCounts:
+    """What the stored chunks of a batch account for so far."""
+
+    items: int
+    processed: int
+    filtered: int
+    invalid: int
+
+
+def counts_from_chunks(batch: BatchRecord, summaries: list[tuple[int, int, int]]) -> ChunkCounts:
+    """Counts from ``ResultsStore.chunk_summaries`` rows: chunk ``i`` holds ``batch_size`` items
+    from row ``first_row`` on (the last one fewer); the ones not in its results were filtered
+    (invalid ones included)."""
+    items = processed = filtered = invalid = 0
+    for first_row, results, errors in summaries:
+        chunk_items = min(batch.batch_size, batch.total - first_row)
+        items += chunk_items
+        processed += results
+        invalid += errors
+        filtered += chunk_items - results
+    return ChunkCounts(items, processed, filtered, invalid)

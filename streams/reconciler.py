@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import jsonio
-from store import BatchRecord, ResultsStore
+from store import BatchRecord, ResultsStore, counts_from_chunks
 from streams.progress_agent import REJECTED_REASON, announce_stored
 from streams.topics import MAX_MESSAGE_BYTES, topic_partitions
 from streams.transform_agent import SourceMessage, handle_chunk
@@ -85,12 +85,8 @@ async def reconcile(sa: StreamsApp) -> int:
 
 
 async def _finish_from_store(sa: StreamsApp, store: ResultsStore, batch: BatchRecord) -> None:
-    processed = filtered = invalid = 0
-    for first_row, results, errors in await store.chunk_summaries(batch.batch_id):
-        items = min(batch.batch_size, batch.total - first_row)
-        processed += results
-        invalid += errors
-        filtered += items - results
+    counts = counts_from_chunks(batch, await store.chunk_summaries(batch.batch_id))
+    processed, filtered, invalid = counts.processed, counts.filtered, counts.invalid
     rejected = invalid > 0 and batch.on_invalid == "reject"
     finished = await store.finish_batch(
         batch.batch_id,

@@ -16,9 +16,8 @@ from typing import Protocol
 
 import httpx
 
-from api.security import hash_api_key, new_api_key
 from batchline.broker import free_port
-from store import ResultsStore
+from batchline.keys import store_new_key
 
 WORKER_READY_LINE = "[^Worker]: Ready"
 START_TIMEOUT_S = 90.0
@@ -115,20 +114,10 @@ def start_api(name: str, env: Mapping[str, str], log_dir: Path) -> tuple[Managed
     return api, url
 
 
-async def create_api_key(store_url: str, name: str) -> str:
-    store = await ResultsStore.connect(store_url)
-    try:
-        key = new_api_key()
-        await store.create_api_key(name, hash_api_key(key))
-        return key
-    finally:
-        await store.close()
-
-
 def new_key(store_url: str, name: str) -> str:
     """Usable from sync and async tests alike: the key is made on a thread of its own."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, create_api_key(store_url, name)).result()
+        return pool.submit(asyncio.run, store_new_key(store_url, name)).result()
 
 
 class StackFactory(Protocol):
