@@ -37,7 +37,7 @@ services-stop:
 
 ## make test: everything on a fresh machine; PostgreSQL and Redis it started are stopped after.
 test: $(STAMP) kafka-jars
-	@set -e; eval "$$(bash scripts/services.sh)"; \
+	@set -e; service_urls="$$(bash scripts/services.sh)"; eval "$$service_urls"; \
 	export BATCHLINE_TEST_POSTGRES_URL BATCHLINE_TEST_REDIS_URL; \
 	trap 'bash scripts/services.sh stop' EXIT; \
 	$(MAKE) --no-print-directory lint; \
@@ -49,7 +49,7 @@ bench: $(STAMP) kafka-jars
 ## make schemathesis: generated requests against the running API's own OpenAPI (no 5xx,
 ## every answer matches the published schema). Also part of make test.
 schemathesis: $(STAMP) kafka-jars
-	@set -e; eval "$$(bash scripts/services.sh)"; \
+	@set -e; service_urls="$$(bash scripts/services.sh)"; eval "$$service_urls"; \
 	export BATCHLINE_TEST_POSTGRES_URL BATCHLINE_TEST_REDIS_URL; \
 	$(BIN)/pytest -s tests/integration/api/test_openapi_fuzz.py
 
