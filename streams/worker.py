@@ -6,6 +6,10 @@ import asyncio
 import logging
 import shutil
 import sys
+import threading
+import traceback
+from collections.abc import Iterable
+from types import FrameType
 
 import faust
 from prometheus_client import start_http_server
@@ -17,6 +21,31 @@ from streams.app import build_app, worker_data_dir, worker_group_id
 from streams.topics import TopicNames, ensure_topics, wait_for_group_coordinator
 
 log = logging.getLogger(__name__)
+
+
+class Worker(faust.Worker):
+    """Faust's worker with signal handlers that cannot leak records or hang the process.
+
+    mode answers SIGUSR1 by printing every frame's local variables (a record being transformed
+    among them) and SIGUSR2 by opening pdb on the event loop, which stops a headless worker.
+    Here SIGUSR1 logs where every thread and task is, as file:line in function only, and
+    SIGUSR2 is ignored.
+    """
+
+    def _on_sigusr1(self) -> None:
+        threads = {thread.ident: thread.name for thread in threading.enumerate()}
+        for ident, frame in sys._current_frames().items():
+            _log_stack("thread_name", threads.get(ident, str(ident)), traceback.walk_stack(frame))
+        for task in asyncio.all_tasks(self.loop):
+            _log_stack("task_name", task.get_name(), ((f, f.f_lineno) for f in task.get_stack()))
+
+    def _on_sigusr2(self) -> None:
+        log.warning("SIGUSR2 ignored: Batchline workers do not open a debugger")
+
+
+def _log_stack(kind: str, name: str, frames: Iterable[tuple[FrameType, int]]) -> None:
+    stack = [f"{f.f_code.co_filename}:{line} in {f.f_code.co_name}" for f, line in frames]
+    log.warning("stack dump (SIGUSR1)", extra={kind: name, "stack": stack})
 
 
 async def _prepare_kafka(settings: Settings) -> None:
@@ -46,7 +75,7 @@ def run_worker(settings: Settings) -> None:
     data_dir = worker_data_dir(settings)
     data_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     try:
-        worker = faust.Worker(
+        worker = Worker(
             streams_app.app,
             streams_app.resources,
             loglevel=settings.log_level,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import uuid
 
 import httpx
@@ -136,3 +138,47 @@ async def test_planted_values_appear_in_no_log_error_body_metric_or_dead_letter(
     assert "chunk transformed" in haystacks["logs"]
     assert "chunk dead-lettered" in haystacks["logs"]
     assert haystacks["error bodies"].count("validation_error") == 3
+
+
+async def test_a_worker_asked_for_a_stack_dump_shows_no_record_and_keeps_working(
+    make_stack: StackFactory,
+) -> None:
+    # mode's own SIGUSR1 handler prints every frame's local variables, records included, and
+    # its SIGUSR2 handler opens pdb on the event loop. Both signals arrive here while a worker
+    # transforms records full of planted values.
+    planted = _planted()
+    stack = make_stack()
+    worker = stack.add_worker()
+    url = stack.add_api()
+    records = [_record(planted) for _ in range(10_000)]
+    async with httpx.AsyncClient(
+        base_url=url, headers={"X-API-Key": stack.api_key}, timeout=60
+    ) as client:
+        accepted = await client.post(
+            "/api/v1/transform/batch",
+            json={"data": records, "batch_size": 50},
+            headers={"Prefer": "respond-async"},
+        )
+        assert accepted.status_code == 202, accepted.text
+        status_url = f"/api/v1/transform/batch/{accepted.json()['batch_id']}"
+        dumps_while_running = 0
+        for _ in range(600):
+            status = (await client.get(status_url)).json()["status"]
+            if status != "processing":
+                break
+            worker.process.send_signal(signal.SIGUSR1)
+            dumps_while_running += 1
+            await asyncio.sleep(0.05)
+        assert status == "completed", stack.logs()
+        assert dumps_while_running > 0
+        worker.process.send_signal(signal.SIGUSR2)
+        after = await client.post("/api/v1/transform/batch", json={"data": [records[0]]})
+        assert after.status_code == 200, after.text
+
+    await asyncio.sleep(1)  # the last dump's lines
+    assert worker.alive(), worker.output()
+    logs = worker.output()
+    assert "stack dump (SIGUSR1)" in logs
+    assert "SIGUSR2 ignored" in logs
+    assert "LOCAL VARIABLES" not in logs
+    assert [name for name, needle in planted.items() if needle in logs] == []
