@@ -83,6 +83,7 @@ def spawn(name: str, args: list[str], env: Mapping[str, str], log_dir: Path) -> 
 
 
 def wait_for(what: str, ready: Callable[[], bool], process: ManagedProcess) -> None:
+    """Waits until ``ready``; a process that never gets there is stopped, not left running."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if not process.alive():
@@ -90,6 +91,7 @@ def wait_for(what: str, ready: Callable[[], bool], process: ManagedProcess) -> N
         if ready():
             return
         time.sleep(0.2)
+    process.kill()
     raise AssertionError(f"{process.name}: no {what} in {START_TIMEOUT_S} s:\n{process.output()}")
 
 
