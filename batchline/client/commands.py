@@ -22,11 +22,12 @@ from batchline.client.errors import ClientError
 from batchline.client.http import DEFAULT_URL, BatchlineClient
 from batchline.client.inputs import STDIN, InputFormat, read_items
 from batchline.client.render import batches_table, status_table, summary
-from batchline.client.watch import wait_for_batch
+from batchline.client.watch import WaitTimedOut, wait_for_batch
 from schemas import jsonio
 from schemas.http import MAX_ITEMS
 
 INTERRUPTED_EXIT = 130
+TIMED_OUT_EXIT = 124  # as timeout(1) answers
 # Piped tables are not cut to 80 columns: a batch id alone is 30 characters.
 PIPED_TABLE_WIDTH = 160
 
@@ -97,6 +98,15 @@ def submit(
     wait: Annotated[
         bool, typer.Option("--wait", help="Show progress until the batch finishes.")
     ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="With --wait: give up waiting after this many seconds (exit 124); "
+            "the batch goes on.",
+            show_default=False,
+        ),
+    ] = None,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = None,
 ) -> None:
@@ -118,7 +128,13 @@ def submit(
             if not wait:
                 return
             try:
-                final = wait_for_batch(client, batch_id, err)
+                final = wait_for_batch(client, batch_id, err, timeout_s=timeout)
+            except WaitTimedOut as exc:
+                raise _fail(
+                    f"stopped waiting after {timeout:g} s; {batch_id} is "
+                    f"{exc.status.get('status')} and goes on on the server",
+                    TIMED_OUT_EXIT,
+                ) from None
             except KeyboardInterrupt:
                 raise _fail(
                     f"stopped waiting; {batch_id} goes on on the server "

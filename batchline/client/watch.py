@@ -18,16 +18,29 @@ POLL_INTERVAL_S = 0.5
 RATE_LIMITED_PAUSE_S = 5.0
 
 
+class WaitTimedOut(Exception):
+    """The batch was still unfinished when the caller's time ran out."""
+
+    def __init__(self, status: dict[str, Any]) -> None:
+        super().__init__(str(status.get("status")))
+        self.status = status
+
+
 def wait_for_batch(
     client: BatchlineClient,
     batch_id: str,
     console: Console,
     *,
+    timeout_s: float | None = None,
     interval_s: float | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
-    """Poll until the batch is completed, cancelled or failed; return its last status."""
+    """Poll until the batch is completed, cancelled or failed; return its last status.
+
+    Raises WaitTimedOut, carrying the last status, when ``timeout_s`` runs out first.
+    """
     pause = sleep or time.sleep
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     progress = Progress(
         TextColumn("{task.description}"),
         TextColumn("{task.fields[state]:<10}"),
@@ -51,6 +64,8 @@ def wait_for_batch(
             )
             if status.get("status") in FINISHED:
                 return status
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimedOut(status)
             pause(POLL_INTERVAL_S if interval_s is None else interval_s)
 
 

@@ -135,6 +135,26 @@ def test_submit_wait_rides_out_a_rate_limit(
     assert 3.0 in pauses
 
 
+def test_submit_wait_gives_up_after_its_timeout_and_says_the_batch_goes_on(
+    runner: CliRunner,
+    serve: Callable[[Handler], None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(watch, "POLL_INTERVAL_S", 0.5)
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    serve(fake_api([status_body("processing", 33, 1)] * 100))
+    result = runner.invoke(app, ["submit", items_file(tmp_path), "--wait", "--timeout", "2"])
+    assert result.exit_code == 124, result.output
+    assert result.stdout.splitlines()[-1] == "batch_1"
+    assert result.stderr.splitlines()[-1] == (
+        "batchline: stopped waiting after 2 s; batch_1 is processing and goes on on the server"
+    )
+    assert 2.0 <= clock[0] - 1000.0 < 3.0  # polled every 0.5 s until the time ran out
+
+
 def test_unknown_batch_is_one_stderr_line_and_exit_1(
     runner: CliRunner, serve: Callable[[Handler], None]
 ) -> None:
