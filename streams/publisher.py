@@ -57,8 +57,10 @@ class KafkaPublisher:
             futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
             sent = await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_S)
         except MessageSizeTooLargeError as exc:
+            # The topic's own max.message.bytes decides, and may be below MAX_MESSAGE_BYTES
+            # when the topic was made outside Batchline.
             raise ChunkTooLarge(
-                f"A chunk is larger than {MAX_MESSAGE_BYTES} bytes; use a smaller batch_size"
+                "A chunk is larger than the requests topic accepts; use a smaller batch_size"
             ) from exc
         except (KafkaError, OSError, TimeoutError) as exc:
             raise KafkaUnavailable(f"Publishing to {topic} failed; retry later") from exc

@@ -16,11 +16,15 @@ outside this repo. Names are ``<BATCHLINE_TOPIC_PREFIX>.<role>``; payloads are i
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 # A chunk of up to 10,000 items, or its results, can be several MB: far above Kafka's 1 MB
@@ -109,8 +113,50 @@ async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> N
             except TopicAlreadyExistsError:
                 pass  # another process created them in the meantime
             await _wait_visible(admin, {topic.name for topic in missing})
+        await _warn_about_small_message_limits(admin, names, existing)
     finally:
         await admin.close()
+
+
+async def _small_message_limits(
+    admin: AIOKafkaAdminClient, names: TopicNames, existing: set[str]
+) -> dict[str, int]:
+    large = [
+        f"{names.prefix}.{spec.role}"
+        for spec in TOPIC_SPECS
+        if "max.message.bytes" in spec.config and f"{names.prefix}.{spec.role}" in existing
+    ]
+    if not large:
+        return {}
+    wanted = {"max.message.bytes": None}
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, topic, wanted) for topic in large]
+    )
+    limits: dict[str, int] = {}
+    for response in responses:
+        # resources: (error_code, error_message, type, name, [(name, value, ...), ...])
+        for _error, _message, _type, topic, entries in (r[:5] for r in response.resources):
+            for entry in entries:
+                if entry[0] == "max.message.bytes" and int(entry[1]) < MAX_MESSAGE_BYTES:
+                    limits[topic] = int(entry[1])
+    return limits
+
+
+async def _warn_about_small_message_limits(
+    admin: AIOKafkaAdminClient, names: TopicNames, existing: set[str]
+) -> None:
+    # Topics made elsewhere (by hand, by a platform's tooling) are left as they are; a chunk
+    # larger than their limit is refused (413 at the API), so say once how to raise it.
+    for topic, limit in (await _small_message_limits(admin, names, existing)).items():
+        log.warning(
+            "topic accepts messages up to %d bytes; large chunks will be refused. Raise it with "
+            "kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config "
+            "max.message.bytes=%d",
+            limit,
+            topic,
+            MAX_MESSAGE_BYTES,
+            extra={"topic": topic},
+        )
 
 
 async def topic_partitions(bootstrap: str, topic: str) -> list[int]:

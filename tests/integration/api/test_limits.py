@@ -7,7 +7,9 @@ import itertools
 
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streams.topics import TopicNames
 from tests.integration.api.client import (
     BATCH_PATH,
     BATCHES_PATH,
@@ -194,3 +196,36 @@ async def race_for_slots(urls: list[str], keys: list[str]) -> list[int]:
             return codes.count(202)
 
         return list(await asyncio.gather(*(submits(key) for key in keys)))
+
+
+def test_a_chunk_over_the_requests_topics_limit_is_413_and_smaller_chunks_pass(
+    make_stack: StackFactory, kafka_bootstrap: str
+) -> None:
+    # The requests topic made beforehand with Kafka's stock 1 MB limit, as a platform team might.
+    stack = make_stack()
+    requests_topic = TopicNames(stack.env["BATCHLINE_TOPIC_PREFIX"]).requests
+    asyncio.run(_create_topic(kafka_bootstrap, requests_topic, {"max.message.bytes": "1048588"}))
+    url = stack.add_api()
+    items = [{**item, "note": "x" * 300} for item in numbered_items(5_000)]  # ~2 MB in all
+    with api_client(url, stack.api_key) as client:
+        response = client.post(
+            BATCH_PATH, json={"data": items, "batch_size": 5_000}, headers=RESPOND_ASYNC
+        )
+        body = assert_error(response, 413, "payload_too_large")
+        assert "use a smaller batch_size" in body["message"]
+        assert body["details"] == {"batch_size": 5_000}
+        assert [batch["status"] for batch in client.get(BATCHES_PATH).json()["batches"]] == [
+            "failed"
+        ]
+
+        accepted = submit_async(client, {"data": items, "batch_size": 1_000})
+        assert client.get(f"{BATCH_PATH}/{accepted}").json()["status"] == "queued"
+
+
+async def _create_topic(bootstrap: str, topic: str, config: dict[str, str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 2, 1, topic_configs=config)])
+    finally:
+        await admin.close()
