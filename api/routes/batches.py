@@ -34,6 +34,9 @@ from streams.errors import KafkaUnavailable
 router = APIRouter(prefix="/api/v1/transform", tags=["batches"])
 MAX_PAGE = 10_000
 DEFAULT_PAGE = 1000
+# Both stores bind an offset as a 64-bit integer; a larger one would fail there as a 500.
+MAX_OFFSET = 2**63 - 1
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many to skip.")]
 CANCEL_WAIT_S = 10.0
 NDJSON = "application/x-ndjson"
 
@@ -125,7 +128,7 @@ async def read_results(
     request: Request,
     state: State,
     caller: Caller,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[
         int | None, Query(ge=1, le=MAX_PAGE, description="Default 1000; NDJSON: all.")
     ] = None,
@@ -159,7 +162,7 @@ async def read_errors(
     batch_id: str,
     state: State,
     caller: Caller,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
 ) -> ErrorsPage:
     """The records an on_invalid=skip batch dropped, as {row, field, reason}, in row order."""
@@ -218,7 +221,7 @@ def _already_finished(batch_id: str, status: str) -> ApiError:
 async def list_batches(
     state: State,
     caller: Caller,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> BatchList:
     """The caller's batches, newest first."""

@@ -189,3 +189,36 @@ def test_batch_list_shows_the_callers_batches_newest_first_in_pages(
     with api_client(url, other_key) as other:
         empty = other.get(BATCHES_PATH).json()
         assert (empty["total"], empty["batches"]) == (0, [])
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_any_offset_past_the_end_is_an_empty_page_and_a_larger_one_is_400(
+    make_stack: StackFactory, request: pytest.FixtureRequest, backend: str
+) -> None:
+    # schemathesis once sent offset=211036627255828447162793984 and got a 500 from the store.
+    store_url = request.getfixturevalue("pg_store_url") if backend == "postgresql" else None
+    stack = make_stack(store_url=store_url)
+    stack.add_worker()
+    url = stack.add_api()
+    largest = 2**63 - 1
+    with api_client(url, stack.api_key) as client:
+        body = {"data": numbered_items(3), "on_invalid": "skip"}
+        batch_id = submit_async(client, body)
+        assert wait_finished(client, batch_id, stack.logs())["status"] == "completed"
+        pages = {
+            f"{BATCH_PATH}/{batch_id}/results": "results",
+            f"{BATCH_PATH}/{batch_id}/errors": "errors",
+            BATCHES_PATH: "batches",
+        }
+        for path, key in pages.items():
+            beyond = client.get(path, params={"offset": largest})
+            assert beyond.status_code == 200, (path, beyond.text)
+            assert beyond.json()[key] == [], path
+            streamed = client.get(path, params={"offset": largest}, headers={"Accept": NDJSON})
+            assert streamed.status_code == 200, (path, streamed.text)
+            if key == "results":
+                assert streamed.content == b""
+            too_far = client.get(path, params={"offset": largest + 1})
+            assert too_far.status_code == 400, (path, too_far.text)
+            assert too_far.json()["error"] == "bad_request", path
