@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SUFFIXED = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_RESULTS_TTL = timedelta(minutes=1)
+
+
+def _duration(value: Any) -> Any:
+    """Seconds ("604800"), a number with a unit ("7d", "12h", "30m", "45s"); anything else
+    goes on to pydantic's own parsing (ISO 8601 such as "P7D")."""
+    if isinstance(value, str):
+        if value.strip().isdigit():
+            return timedelta(seconds=int(value))
+        if match := _SUFFIXED.match(value):
+            return timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
+    return value
+
+
+def _at_least_a_minute(value: timedelta) -> timedelta:
+    if value < MIN_RESULTS_TTL:
+        raise ValueError("must be at least 60 seconds")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class Settings(BaseSettings):
@@ -49,8 +76,13 @@ class Settings(BaseSettings):
         30.0, ge=0, description="How long a submit waits before it answers 202."
     )
     max_body_bytes: int = Field(20_000_000, ge=1, description="Largest request body accepted.")
-    results_ttl_s: int = Field(
-        7 * 24 * 3600, ge=60, description="Age after which results are purged."
+    results_ttl: Annotated[Duration, AfterValidator(_at_least_a_minute)] = Field(
+        timedelta(days=7),
+        description="Age after which finished batches and their results are purged: seconds "
+        "(604800), 7d / 12h / 30m, or ISO 8601 (P7D).",
+    )
+    purge_interval_s: float = Field(
+        3600.0, gt=0, description="How often one worker purges batches older than RESULTS_TTL."
     )
     reconcile_after_s: float = Field(
         30.0,

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from streams.progress_agent import handle_progress
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 GAUGE_INTERVAL_S = 5.0
-PURGE_INTERVAL_S = 3600.0
 RECONCILE_INTERVAL_S = 2.0
 
 
@@ -56,12 +55,13 @@ def register_agents(sa: StreamsApp) -> None:
         async with _logged_failure("reconcile"):
             await reconcile(sa)
 
-    @app.timer(PURGE_INTERVAL_S, on_leader=True, name="purge-old-results")  # type: ignore[untyped-decorator]
+    settings = sa.resources.settings
+
+    @app.timer(settings.purge_interval_s, on_leader=True, name="purge-old-results")  # type: ignore[untyped-decorator]
     async def purge_old_results() -> None:
         async with _logged_failure("purge-old-results"):
-            ttl = timedelta(seconds=sa.resources.settings.results_ttl_s)
             store = await sa.resources.store()
-            purged = await store.purge_older_than(datetime.now(UTC) - ttl)
+            purged = await store.purge_older_than(datetime.now(UTC) - settings.results_ttl)
             log.info("old results purged", extra={"batches": purged})
 
 
