@@ -29,6 +29,10 @@ PRODUCER_LINGER_MS = 1
 # its session expires: keep that short so that another worker takes over within seconds.
 SESSION_TIMEOUT_S = 10.0
 HEARTBEAT_INTERVAL_S = 1.0
+# The tables, by name; worker start-up creates their changelog topics before Faust runs.
+PROGRESS_TABLE = "progress"
+CHUNKS_DONE_TABLE = "chunks-done"
+TABLES = (PROGRESS_TABLE, CHUNKS_DONE_TABLE)
 
 
 @dataclass(slots=True)
@@ -127,8 +131,8 @@ def build_app(settings: Settings, resources: WorkerResources | None = None) -> S
         dead_letters=_raw_topic(app, names.dead_letters, partitions),
         # No key or value type: plain JSON both ways (a value_type such as dict would make
         # Faust try to build a model class from each stored value).
-        progress_table=app.Table("progress", partitions=partitions),
-        chunks_done_table=app.Table("chunks-done", partitions=partitions),
+        progress_table=app.Table(PROGRESS_TABLE, partitions=partitions),
+        chunks_done_table=app.Table(CHUNKS_DONE_TABLE, partitions=partitions),
         metrics=Metrics(metrics_registry),
         metrics_registry=metrics_registry,
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -31,6 +31,7 @@ WEEK_MS = 7 * 24 * 3600 * 1000
 # default. Producers (API and workers) and consumers are sized to match.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 _LARGE = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+READY_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> N
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [
+        wanted = [
             NewTopic(
                 name=f"{names.prefix}.{spec.role}",
                 num_partitions=partitions,
@@ -105,17 +106,56 @@ async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> N
                 topic_configs=dict(spec.config),
             )
             for spec in TOPIC_SPECS
-            if f"{names.prefix}.{spec.role}" not in existing
         ]
-        if missing:
-            try:
-                await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created them in the meantime
-            await _wait_visible(admin, {topic.name for topic in missing})
+        await _create_missing(admin, wanted, existing)
         await _warn_about_small_message_limits(admin, names, existing)
     finally:
         await admin.close()
+
+
+def changelog_topic(group_id: str, table: str) -> str:
+    """The name Faust gives a table's changelog topic."""
+    return f"{group_id}-{table}-changelog"
+
+
+async def ensure_worker_topics(
+    bootstrap: str, group_id: str, tables: Iterable[str], partitions: int
+) -> None:
+    """Creates Faust's own topics for the worker group before any worker starts.
+
+    Left to Faust, a fresh worker creates each table's changelog and subscribes to it at once;
+    when the broker has not yet published the new topic's partitions, the assignor skips the
+    topic ("Ignoring missing topic") and the table's agent then fails on every event with
+    PartitionsMismatch (its source topic has N partitions, the changelog "0"). Created here
+    and waited for, the topics are complete when Faust first looks.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        compacted = {"cleanup.policy": "compact"}  # what Faust asks for a non-windowed table
+        wanted = [
+            NewTopic(changelog_topic(group_id, table), partitions, 1, topic_configs=compacted)
+            for table in tables
+        ]
+        wanted.append(NewTopic(f"{group_id}-__assignor-__leader", 1, 1))
+        await _create_missing(admin, wanted, set(await admin.list_topics()))
+    finally:
+        await admin.close()
+
+
+async def _create_missing(
+    admin: AIOKafkaAdminClient, wanted: list[NewTopic], existing: set[str]
+) -> None:
+    missing = [topic for topic in wanted if topic.name not in existing]
+    if missing:
+        try:
+            await admin.create_topics(missing)
+        except TopicAlreadyExistsError:
+            pass  # another process created some of them in the meantime
+    # A topic another process made a moment ago may not be ready either; one made by someone
+    # else may have another partition count, which is theirs to choose.
+    least = {topic.name: topic.num_partitions for topic in missing}
+    await _wait_ready(admin, {topic.name: least.get(topic.name, 1) for topic in wanted})
 
 
 async def _small_message_limits(
@@ -201,8 +241,25 @@ async def wait_for_group_coordinator(
         await admin.close()
 
 
-async def _wait_visible(admin: AIOKafkaAdminClient, topics: set[str]) -> None:
-    for _ in range(50):
-        if topics <= set(await admin.list_topics()):
+async def _wait_ready(admin: AIOKafkaAdminClient, partitions: Mapping[str, int]) -> None:
+    """Waits until every topic has at least the given number of partitions, each with a
+    leader: a topic that was just created is listed before its partitions can be used."""
+    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
+    while True:
+        described = await admin.describe_topics(list(partitions))
+        ready = {
+            entry["topic"]
+            for entry in described
+            if not entry["error_code"]
+            and len(entry["partitions"]) >= partitions[entry["topic"]]
+            and all(partition["leader"] >= 0 for partition in entry["partitions"])
+        }
+        if ready >= set(partitions):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            log.warning(
+                "topics not ready yet; going on",
+                extra={"topics": sorted(set(partitions) - ready)},
+            )
             return
         await asyncio.sleep(0.1)

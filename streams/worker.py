@@ -17,8 +17,13 @@ from prometheus_client import start_http_server
 from batchline.errors import BatchlineError
 from batchline.logs import logging_config
 from schemas.settings import Settings
-from streams.app import build_app, worker_data_dir, worker_group_id
-from streams.topics import TopicNames, ensure_topics, wait_for_group_coordinator
+from streams.app import TABLES, build_app, worker_data_dir, worker_group_id
+from streams.topics import (
+    TopicNames,
+    ensure_topics,
+    ensure_worker_topics,
+    wait_for_group_coordinator,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +55,10 @@ def _log_stack(kind: str, name: str, frames: Iterable[tuple[FrameType, int]]) ->
 
 async def _prepare_kafka(settings: Settings) -> None:
     names = TopicNames(settings.topic_prefix)
+    group_id = worker_group_id(settings)
     await ensure_topics(settings.kafka_bootstrap, names, settings.partitions)
-    await wait_for_group_coordinator(settings.kafka_bootstrap, worker_group_id(settings))
+    await ensure_worker_topics(settings.kafka_bootstrap, group_id, TABLES, settings.partitions)
+    await wait_for_group_coordinator(settings.kafka_bootstrap, group_id)
 
 
 def run_worker(settings: Settings) -> None:

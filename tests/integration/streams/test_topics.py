@@ -7,8 +7,17 @@ import logging
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.topics import MAX_MESSAGE_BYTES, TopicNames, ensure_topics, topic_partitions
+from streams.app import TABLES
+from streams.topics import (
+    MAX_MESSAGE_BYTES,
+    TopicNames,
+    changelog_topic,
+    ensure_topics,
+    ensure_worker_topics,
+    topic_partitions,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -20,9 +29,32 @@ async def test_ensure_topics_creates_every_topic_with_the_partitions_asked_for(
     with caplog.at_level(logging.WARNING, logger="streams.topics"):
         await ensure_topics(kafka_bootstrap, names, 3)
         await ensure_topics(kafka_bootstrap, names, 3)  # a second process starting: no change
-    for topic in names.all():
-        assert await topic_partitions(kafka_bootstrap, topic) == [0, 1, 2]
+    # Ready when ensure_topics returns: every partition already has a leader.
+    described = await _describe(kafka_bootstrap, names.all())
+    assert described == {topic: [True, True, True] for topic in names.all()}
     assert caplog.records == []
+
+
+async def test_the_worker_groups_changelog_and_leader_topics_exist_before_faust_starts(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    # Left to Faust, a fresh worker could subscribe to a changelog it had created a moment
+    # before, find no partitions, and fail every event of the table's agent.
+    group_id = f"{topic_prefix}-worker"
+    await ensure_worker_topics(kafka_bootstrap, group_id, TABLES, 4)
+    changelogs = [changelog_topic(group_id, table) for table in TABLES]
+    leader_topic = f"{group_id}-__assignor-__leader"
+    described = await _describe(kafka_bootstrap, [*changelogs, leader_topic])
+    assert described == {
+        **{topic: [True] * 4 for topic in changelogs},
+        leader_topic: [True],
+    }
+    assert changelogs == [
+        f"{group_id}-progress-changelog",
+        f"{group_id}-chunks-done-changelog",
+    ]
+    policies = await _config(kafka_bootstrap, changelogs, "cleanup.policy")
+    assert policies == dict.fromkeys(changelogs, "compact")
 
 
 async def test_a_requests_topic_made_elsewhere_with_kafkas_stock_limit_is_reported(
@@ -45,3 +77,37 @@ async def test_a_requests_topic_made_elsewhere_with_kafkas_stock_limit_is_report
     assert f"--entity-name {names.requests}" in message
     assert f"max.message.bytes={MAX_MESSAGE_BYTES}" in message
     assert await topic_partitions(kafka_bootstrap, names.results) == [0, 1]
+
+
+async def _describe(bootstrap: str, topics: list[str]) -> dict[str, list[bool]]:
+    """Per topic, whether each partition (in order) has a leader."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return {
+        entry["topic"]: [
+            p["leader"] >= 0 for p in sorted(entry["partitions"], key=lambda p: p["partition"])
+        ]
+        for entry in described
+    }
+
+
+async def _config(bootstrap: str, topics: list[str], name: str) -> dict[str, str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, {name: None}) for topic in topics]
+        )
+    finally:
+        await admin.close()
+    return {
+        resource[3]: entry[1]
+        for response in responses
+        for resource in response.resources
+        for entry in resource[4]
+        if entry[0] == name
+    }
