@@ -13,6 +13,7 @@ import time
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from batchline.metrics import CacheCollector, Metrics
@@ -63,12 +64,29 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, record_status)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = _route_template(scope)
             metrics = _metrics(scope)
             if metrics is not None and route != "/metrics":
                 method = scope["method"]
                 metrics.http_requests.labels(method, route, str(status)).inc()
                 metrics.http_duration.labels(method, route).observe(time.perf_counter() - started)
+
+
+def _route_template(scope: Scope) -> str:
+    """The path template of the route that served the request.
+
+    FastAPI's own routes record themselves in the scope; plain Starlette routes such as /docs
+    and /openapi.json do not, so they are matched again here.
+    """
+    route = scope.get("route")
+    if route is not None:
+        return str(route.path)
+    router = getattr(scope.get("app"), "router", None)
+    for candidate in getattr(router, "routes", ()):
+        match, _ = candidate.matches(scope)
+        if match == Match.FULL:
+            return str(candidate.path)
+    return "unmatched"
 
 
 def _metrics(scope: Scope) -> Metrics | None:
