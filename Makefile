@@ -39,9 +39,9 @@ services-stop:
 
 ## make test: everything on a fresh machine; PostgreSQL and Redis it started are stopped after.
 test: $(STAMP) kafka-jars
-	@set -e; service_urls="$$(bash scripts/services.sh)"; eval "$$service_urls"; \
+	@set -e; trap 'bash scripts/services.sh stop' EXIT; \
+	service_urls="$$(bash scripts/services.sh)"; eval "$$service_urls"; \
 	export BATCHLINE_TEST_POSTGRES_URL BATCHLINE_TEST_REDIS_URL; \
-	trap 'bash scripts/services.sh stop' EXIT; \
 	$(MAKE) --no-print-directory lint; \
 	$(BIN)/pytest tests/unit tests/integration
 

@@ -21,7 +21,7 @@ from schemas import jsonio
 from schemas.http import MAX_ITEMS, BatchAccepted, BatchCreate, BatchResult
 from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch, TooManyUnfinished
 from streams.chunking import chunk_count, iter_chunks
-from streams.errors import ChunkTooLarge, KafkaUnavailable
+from streams.errors import ChunkTooLarge, KafkaUnavailable, TopicCreationFailed
 from streams.topics import ensure_topics
 from transforms import CompiledPipeline, TransformsError
 
@@ -230,6 +230,9 @@ async def _ensure_topics(state: ApiState) -> None:
             ensure_topics(settings.kafka_bootstrap, state.topics, settings.partitions),
             TOPICS_TIMEOUT_S,
         )
+    except TopicCreationFailed as exc:
+        log.error("topics refused", extra={"reason": str(exc)})
+        raise KafkaUnavailable("Kafka topics could not be created; retry later") from exc
     except (KafkaError, OSError, TimeoutError) as exc:
         raise KafkaUnavailable("Kafka topics could not be created; retry later") from exc
     state.topics_ready.set()

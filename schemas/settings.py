@@ -16,20 +16,31 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_RESULTS_TTL = timedelta(minutes=1)
 
 
+MAX_RESULTS_TTL = timedelta(days=36_500)
+
+
 def _duration(value: Any) -> Any:
     """Seconds ("604800"), a number with a unit ("7d", "12h", "30m", "45s"); anything else
     goes on to pydantic's own parsing (ISO 8601 such as "P7D")."""
-    if isinstance(value, str):
-        if value.strip().isdigit():
-            return timedelta(seconds=int(value))
-        if match := _SUFFIXED.match(value):
-            return timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
-    return value
+    if not isinstance(value, str):
+        return value
+    if value.strip().isdigit():
+        seconds = int(value)
+    elif match := _SUFFIXED.match(value):
+        seconds = int(match[1]) * _UNIT_S[match[2]]
+    else:
+        return value
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError("is far too long") from None
 
 
-def _at_least_a_minute(value: timedelta) -> timedelta:
+def _a_minute_to_a_century(value: timedelta) -> timedelta:
     if value < MIN_RESULTS_TTL:
         raise ValueError("must be at least 60 seconds")
+    if value > MAX_RESULTS_TTL:
+        raise ValueError("must be at most 36500 days")
     return value
 
 
@@ -76,7 +87,7 @@ class Settings(BaseSettings):
         30.0, ge=0, description="How long a submit waits before it answers 202."
     )
     max_body_bytes: int = Field(20_000_000, ge=1, description="Largest request body accepted.")
-    results_ttl: Annotated[Duration, AfterValidator(_at_least_a_minute)] = Field(
+    results_ttl: Annotated[Duration, AfterValidator(_a_minute_to_a_century)] = Field(
         timedelta(days=7),
         description="Age after which finished batches and their results are purged: seconds "
         "(604800), 7d / 12h / 30m, or ISO 8601 (P7D).",

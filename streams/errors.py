@@ -11,3 +11,7 @@ class KafkaUnavailable(StreamsError):
 
 class ChunkTooLarge(StreamsError):
     """A chunk message is over the topics' size limit; a smaller batch_size fixes it."""
+
+
+class TopicCreationFailed(StreamsError):
+    """The broker refused to create a topic: a policy, the replication factor, ..."""

@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
@@ -19,15 +20,21 @@ from pydantic import ValidationError
 
 from schemas import jsonio
 from schemas.events import BatchStatusEvent, decode
+from streams.errors import TopicCreationFailed
 
 log = logging.getLogger(__name__)
 FINAL = frozenset({"completed", "cancelled", "failed"})
 RECONNECT_DELAY_S = 2.0
+# How long closing waits for topic creation that is under way (it gives up on its own).
+PREPARE_GRACE_S = 10.0
 
 
 class StatusListener:
     def __init__(
-        self, bootstrap: str, topic: str, prepare: Callable[[], Awaitable[None]] | None = None
+        self,
+        bootstrap: str,
+        topic: str,
+        prepare: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         """``prepare`` runs before each (re)connection: it creates the topics when missing."""
         self._bootstrap = bootstrap
@@ -35,6 +42,7 @@ class StatusListener:
         self._prepare = prepare
         self._waiters: dict[str, set[asyncio.Future[BatchStatusEvent]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
+        self._preparing: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
     def start(self) -> None:
@@ -45,6 +53,11 @@ class StatusListener:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._preparing is not None and not self._preparing.done():
+            # Cancelled halfway through opening a connection, aiokafka leaves that connection
+            # open for good: let the topic creation finish (or time out) instead.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._preparing, PREPARE_GRACE_S)
 
     async def wait_ready(self, timeout_s: float) -> bool:
         """True once the listener reads the topic (events from now on will be seen)."""
@@ -86,14 +99,18 @@ class StatusListener:
             )
             try:
                 if self._prepare is not None:
-                    await self._prepare()
+                    self._preparing = asyncio.create_task(self._prepare(), name="create-topics")
+                    await asyncio.shield(self._preparing)
                 await consumer.start()
                 await self._consume(consumer)
             except asyncio.CancelledError:
                 raise
-            except (KafkaError, OSError) as exc:
+            except (KafkaError, OSError, TopicCreationFailed) as exc:
+                # The reason names topics and broker errors only, never a record.
+                reason = str(exc) if isinstance(exc, TopicCreationFailed) else None
                 log.warning(
-                    "status listener reconnecting", extra={"error_type": type(exc).__name__}
+                    "status listener reconnecting",
+                    extra={"error_type": type(exc).__name__, "reason": reason},
                 )
                 await asyncio.sleep(RECONNECT_DELAY_S)
             finally:

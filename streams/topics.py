@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+
+from streams.errors import TopicCreationFailed
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,8 @@ WEEK_MS = 7 * 24 * 3600 * 1000
 # default. Producers (API and workers) and consumers are sized to match.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 _LARGE = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
-READY_TIMEOUT_S = 15.0
+# Below the API's own limit on creating topics (api.submission.TOPICS_TIMEOUT_S).
+READY_TIMEOUT_S = 8.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +151,15 @@ async def _create_missing(
 ) -> None:
     missing = [topic for topic in wanted if topic.name not in existing]
     if missing:
-        try:
-            await admin.create_topics(missing)
-        except TopicAlreadyExistsError:
-            pass  # another process created some of them in the meantime
+        response = await admin.create_topics(missing)
+        # The answer carries an error code per topic instead of raising.
+        refused = [
+            f"{name}: {for_code(code).__name__}" + (f" ({rest[0]})" if rest and rest[0] else "")
+            for name, code, *rest in response.topic_errors
+            if code not in (0, TopicAlreadyExistsError.errno)  # already made by another process
+        ]
+        if refused:
+            raise TopicCreationFailed("Kafka refused to create topics: " + "; ".join(refused))
     # A topic another process made a moment ago may not be ready either; one made by someone
     # else may have another partition count, which is theirs to choose.
     least = {topic.name: topic.num_partitions for topic in missing}
@@ -246,13 +254,15 @@ async def _wait_ready(admin: AIOKafkaAdminClient, partitions: Mapping[str, int])
     leader: a topic that was just created is listed before its partitions can be used."""
     deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
     while True:
-        described = await admin.describe_topics(list(partitions))
+        # Metadata of all topics, as list_topics() reads it: asking for named topics instead
+        # (describe_topics) would let a broker with auto-create on create a missing one with
+        # its defaults.
+        cluster = await admin._client.fetch_all_metadata()
         ready = {
-            entry["topic"]
-            for entry in described
-            if not entry["error_code"]
-            and len(entry["partitions"]) >= partitions[entry["topic"]]
-            and all(partition["leader"] >= 0 for partition in entry["partitions"])
+            topic
+            for topic, least in partitions.items()
+            if len(cluster.partitions_for_topic(topic) or ()) >= least
+            and cluster.available_partitions_for_topic(topic) == cluster.partitions_for_topic(topic)
         }
         if ready >= set(partitions):
             return

@@ -18,6 +18,7 @@ from batchline.errors import BatchlineError
 from batchline.logs import logging_config
 from schemas.settings import Settings
 from streams.app import TABLES, build_app, worker_data_dir, worker_group_id
+from streams.errors import TopicCreationFailed
 from streams.topics import (
     TopicNames,
     ensure_topics,
@@ -63,7 +64,13 @@ async def _prepare_kafka(settings: Settings) -> None:
 
 def run_worker(settings: Settings) -> None:
     """Runs until SIGINT or SIGTERM; Faust then stops the agents, commits and leaves the group."""
-    asyncio.run(_prepare_kafka(settings))
+    try:
+        asyncio.run(_prepare_kafka(settings))
+    except TopicCreationFailed as exc:
+        raise BatchlineError(
+            f"{exc}. Fix the broker's policy or create the topics yourself (see the README's "
+            "Topics section), then start the worker again."
+        ) from None
     streams_app = build_app(settings)  # loads and validates every pipeline spec first
     try:
         server, _ = start_http_server(

@@ -112,6 +112,8 @@ def submit(
 ) -> None:
     """Submit a file of items as one batch; prints the batch id (last line of stdout)."""
     err = _stderr()
+    if timeout is not None and not wait:
+        raise _fail("--timeout goes with --wait", 2)
     with _reported():
         items = read_items(file, input_format, sys.stdin.buffer if file == STDIN else None)
         with BatchlineClient(url, api_key) as client:
@@ -130,9 +132,10 @@ def submit(
             try:
                 final = wait_for_batch(client, batch_id, err, timeout_s=timeout)
             except WaitTimedOut as exc:
+                state = exc.status.get("status")
+                now = f"is {state} and " if state else ""
                 raise _fail(
-                    f"stopped waiting after {timeout:g} s; {batch_id} is "
-                    f"{exc.status.get('status')} and goes on on the server",
+                    f"stopped waiting after {timeout:g} s; {batch_id} {now}goes on on the server",
                     TIMED_OUT_EXIT,
                 ) from None
             except KeyboardInterrupt:

@@ -54,7 +54,7 @@ def wait_for_batch(
     with progress:
         task = progress.add_task(batch_id, total=100, state="queued", done=0, items="?")
         while True:
-            status = _poll(client, batch_id, pause)
+            status = _poll(client, batch_id, pause, deadline)
             progress.update(
                 task,
                 completed=int(status.get("progress", 0)),
@@ -69,12 +69,21 @@ def wait_for_batch(
             pause(POLL_INTERVAL_S if interval_s is None else interval_s)
 
 
-def _poll(client: BatchlineClient, batch_id: str, sleep: Callable[[float], None]) -> dict[str, Any]:
+def _poll(
+    client: BatchlineClient,
+    batch_id: str,
+    sleep: Callable[[float], None],
+    deadline: float | None,
+) -> dict[str, Any]:
     while True:
         try:
             return client.status(batch_id)
         except ApiResponseError as exc:
-            # Other scripts on the same key may use up the request rate: wait, do not give up.
+            # Other scripts on the same key may use up the request rate: wait, do not give up,
+            # unless the caller's time runs out first.
             if exc.status_code != 429:
                 raise
-            sleep(exc.retry_after_s or RATE_LIMITED_PAUSE_S)
+            pause = exc.retry_after_s or RATE_LIMITED_PAUSE_S
+            if deadline is not None and time.monotonic() + pause > deadline:
+                raise WaitTimedOut({}) from None  # no status read: rate limited
+            sleep(pause)

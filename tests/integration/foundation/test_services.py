@@ -4,7 +4,6 @@ script that provides them can be eval'd."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -77,14 +76,28 @@ def test_services_script_starts_its_servers_and_prints_only_assignments(tmp_path
                 assert _services(env, "stop").returncode == 0
             assert not _postgres_answers(env)
             assert not _redis_answers(env)
-            data_dir = _cluster_data_dir(cluster)
-            (data_dir / "postmaster.pid").write_text(f"999999\n{data_dir}\n")
-            shutil.chown(data_dir / "postmaster.pid", user="postgres")
+            pid_file = _cluster_data_dir(cluster) / "postmaster.pid"
+            stale = f"999999\n{pid_file.parent}\n"
+            subprocess.run(
+                _as_root("tee", str(pid_file)),
+                input=stale,
+                text=True,
+                stdout=subprocess.DEVNULL,
+                check=True,
+            )
+            subprocess.run(_as_root("chown", "postgres", str(pid_file)), check=True)
     finally:
-        version = _newest_postgresql()
-        subprocess.run(
-            ["pg_dropcluster", "--stop", version, cluster], capture_output=True, check=False
+        dropped = subprocess.run(
+            _as_root("pg_dropcluster", "--stop", _newest_postgresql(), cluster),
+            capture_output=True,
+            check=False,
         )
+    assert dropped.returncode == 0, dropped.stderr
+
+
+def _as_root(*command: str) -> list[str]:
+    # As the script does: the clusters belong to root and postgres.
+    return list(command) if os.geteuid() == 0 else ["sudo", *command]
 
 
 def _services(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

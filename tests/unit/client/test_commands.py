@@ -155,6 +155,40 @@ def test_submit_wait_gives_up_after_its_timeout_and_says_the_batch_goes_on(
     assert 2.0 <= clock[0] - 1000.0 < 3.0  # polled every 0.5 s until the time ran out
 
 
+def test_submit_wait_timeout_holds_while_the_server_keeps_answering_429(
+    runner: CliRunner,
+    serve: Callable[[Handler], None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(202, json={"batch_id": "batch_1", "status": "queued"})
+        body = {"error": "rate_limit_exceeded", "message": "slow down"}
+        return httpx.Response(429, json=body, headers={"Retry-After": "30"})
+
+    serve(handler)
+    result = runner.invoke(app, ["submit", items_file(tmp_path), "--wait", "--timeout", "10"])
+    assert result.exit_code == 124, result.output
+    assert result.stderr.splitlines()[-1] == (
+        "batchline: stopped waiting after 10 s; batch_1 goes on on the server"
+    )
+    assert clock[0] - 1000.0 <= 10.0  # never slept past the deadline
+
+
+def test_submit_timeout_without_wait_is_a_usage_error(
+    runner: CliRunner, serve: Callable[[Handler], None], tmp_path: Path
+) -> None:
+    serve(fake_api([]))
+    result = runner.invoke(app, ["submit", items_file(tmp_path), "--timeout", "10"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "batchline: --timeout goes with --wait"
+
+
 def test_unknown_batch_is_one_stderr_line_and_exit_1(
     runner: CliRunner, serve: Callable[[Handler], None]
 ) -> None:

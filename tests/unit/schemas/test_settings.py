@@ -34,8 +34,10 @@ def test_results_ttl_defaults_to_seven_days(monkeypatch: pytest.MonkeyPatch) -> 
     assert Settings().results_ttl == timedelta(days=7)
 
 
-@pytest.mark.parametrize("written", ["30s", "0", "seven days", "-5", "7w"])
-def test_results_ttl_under_a_minute_or_unreadable_is_refused_naming_the_setting(
+@pytest.mark.parametrize(
+    "written", ["30s", "0", "seven days", "-5", "7w", "36501d", "99999999999d", "9" * 30]
+)
+def test_results_ttl_under_a_minute_over_a_century_or_unreadable_is_refused_by_name(
     monkeypatch: pytest.MonkeyPatch, written: str
 ) -> None:
     monkeypatch.setenv("BATCHLINE_RESULTS_TTL", written)
