@@ -69,7 +69,11 @@ class KafkaPublisher:
     async def ping(self) -> bool:
         try:
             producer = await self._started()
-            await asyncio.wait_for(producer.client.fetch_all_metadata(), PING_TIMEOUT_S)
+            # Shielded: cancelled halfway through opening a connection, aiokafka would leave it
+            # open for good. A slow lookup finishes in the background and its result is dropped.
+            lookup = asyncio.ensure_future(producer.client.fetch_all_metadata())
+            lookup.add_done_callback(_drop_result)
+            await asyncio.wait_for(asyncio.shield(lookup), PING_TIMEOUT_S)
         except (KafkaUnavailable, KafkaError, OSError, TimeoutError):
             return False
         return True
@@ -78,3 +82,8 @@ class KafkaPublisher:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+
+def _drop_result(task: asyncio.Future[object]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved

@@ -25,8 +25,8 @@ from streams.errors import TopicCreationFailed
 log = logging.getLogger(__name__)
 FINAL = frozenset({"completed", "cancelled", "failed"})
 RECONNECT_DELAY_S = 2.0
-# How long closing waits for topic creation that is under way (it gives up on its own).
-PREPARE_GRACE_S = 10.0
+# How long closing waits for a connection attempt under way (it gives up on its own).
+CONNECT_GRACE_S = 10.0
 
 
 class StatusListener:
@@ -42,7 +42,10 @@ class StatusListener:
         self._prepare = prepare
         self._waiters: dict[str, set[asyncio.Future[BatchStatusEvent]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
-        self._preparing: asyncio.Task[None] | None = None
+        # Creating the topics and starting the consumer run shielded from close(): cancelled
+        # halfway through opening a connection, aiokafka leaves that connection open for good.
+        self._connecting: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
         self._ready = asyncio.Event()
 
     def start(self) -> None:
@@ -53,11 +56,11 @@ class StatusListener:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._preparing is not None and not self._preparing.done():
-            # Cancelled halfway through opening a connection, aiokafka leaves that connection
-            # open for good: let the topic creation finish (or time out) instead.
+        connecting, consumer = self._connecting, self._consumer
+        if connecting is not None and not connecting.done() and consumer is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._preparing, PREPARE_GRACE_S)
+                await asyncio.wait_for(connecting, CONNECT_GRACE_S)
+            await consumer.stop()
 
     async def wait_ready(self, timeout_s: float) -> bool:
         """True once the listener reads the topic (events from now on will be seen)."""
@@ -97,11 +100,10 @@ class StatusListener:
                 enable_auto_commit=False,
                 fetch_max_wait_ms=100,
             )
+            self._consumer = consumer
+            self._connecting = asyncio.create_task(self._connect(consumer), name="connect")
             try:
-                if self._prepare is not None:
-                    self._preparing = asyncio.create_task(self._prepare(), name="create-topics")
-                    await asyncio.shield(self._preparing)
-                await consumer.start()
+                await asyncio.shield(self._connecting)
                 await self._consume(consumer)
             except asyncio.CancelledError:
                 raise
@@ -115,7 +117,14 @@ class StatusListener:
                 await asyncio.sleep(RECONNECT_DELAY_S)
             finally:
                 self._ready.clear()
-                await consumer.stop()
+                if self._connecting.done():
+                    await consumer.stop()
+                # else close() waits for the attempt, then stops the consumer
+
+    async def _connect(self, consumer: AIOKafkaConsumer) -> None:
+        if self._prepare is not None:
+            await self._prepare()
+        await consumer.start()
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         # Partitions are assigned on the first fetch; only then are later events sure to be seen.

@@ -172,6 +172,9 @@ def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
 
 
+LAST_RESORT_FACTOR = 5
+
+
 async def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
     """True when a broker at ``bootstrap`` serves metadata."""
     from aiokafka.admin import AIOKafkaAdminClient
@@ -180,9 +183,12 @@ async def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
     )
+    # aiokafka's own request timeout bounds each step and closes what it opened. Cancelling a
+    # step from outside (as asyncio.wait_for(..., timeout_s) did) can land while a connection
+    # is half open, and aiokafka never closes that one; the outer bound is a last resort only.
     try:
-        await asyncio.wait_for(admin.start(), timeout_s)
-        await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+        await asyncio.wait_for(admin.start(), LAST_RESORT_FACTOR * timeout_s)
+        await asyncio.wait_for(admin.describe_cluster(), LAST_RESORT_FACTOR * timeout_s)
         return True
     except Exception:  # noqa: BLE001 - any failure means "not ready yet"
         return False
