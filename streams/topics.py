@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -91,29 +92,36 @@ class TopicNames:
         return [self._name(spec.role) for spec in TOPIC_SPECS]
 
 
+@asynccontextmanager
+async def admin_client(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on the way out whatever happens inside."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
 async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> None:
     """Creates the topics that do not exist yet, all with ``partitions`` partitions.
 
     Progress and control must have the same partition count: the progress agent reads both and
     keeps one table partitioned by batch ID, which Faust can only do for co-partitioned topics.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
+    wanted = [
+        NewTopic(
+            name=f"{names.prefix}.{spec.role}",
+            num_partitions=partitions,
+            replication_factor=1,
+            topic_configs=dict(spec.config),
+        )
+        for spec in TOPIC_SPECS
+    ]
+    async with admin_client(bootstrap) as admin:
         existing = set(await admin.list_topics())
-        wanted = [
-            NewTopic(
-                name=f"{names.prefix}.{spec.role}",
-                num_partitions=partitions,
-                replication_factor=1,
-                topic_configs=dict(spec.config),
-            )
-            for spec in TOPIC_SPECS
-        ]
         await _create_missing(admin, wanted, existing)
         await _warn_about_small_message_limits(admin, names, existing)
-    finally:
-        await admin.close()
 
 
 def changelog_topic(group_id: str, table: str) -> str:
@@ -132,18 +140,14 @@ async def ensure_worker_topics(
     PartitionsMismatch (its source topic has N partitions, the changelog "0"). Created here
     and waited for, the topics are complete when Faust first looks.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        compacted = {"cleanup.policy": "compact"}  # what Faust asks for a non-windowed table
-        wanted = [
-            NewTopic(changelog_topic(group_id, table), partitions, 1, topic_configs=compacted)
-            for table in tables
-        ]
-        wanted.append(NewTopic(f"{group_id}-__assignor-__leader", 1, 1))
+    compacted = {"cleanup.policy": "compact"}  # what Faust asks for a non-windowed table
+    wanted = [
+        NewTopic(changelog_topic(group_id, table), partitions, 1, topic_configs=compacted)
+        for table in tables
+    ]
+    wanted.append(NewTopic(f"{group_id}-__assignor-__leader", 1, 1))
+    async with admin_client(bootstrap) as admin:
         await _create_missing(admin, wanted, set(await admin.list_topics()))
-    finally:
-        await admin.close()
 
 
 async def _create_missing(
@@ -166,6 +170,23 @@ async def _create_missing(
     await _wait_ready(admin, {topic.name: least.get(topic.name, 1) for topic in wanted})
 
 
+async def read_topic_config(
+    admin: AIOKafkaAdminClient, topics: Iterable[str], name: str
+) -> dict[str, str]:
+    """The value of config ``name`` of each topic, as the broker reports it."""
+    resources = [ConfigResource(ConfigResourceType.TOPIC, topic, {name: None}) for topic in topics]
+    if not resources:
+        return {}
+    values: dict[str, str] = {}
+    for response in await admin.describe_configs(resources):
+        # resources: (error_code, error_message, type, name, [(name, value, ...), ...])
+        for _error, _message, _type, topic, entries in (r[:5] for r in response.resources):
+            for entry in entries:
+                if entry[0] == name:
+                    values[topic] = entry[1]
+    return values
+
+
 async def _small_message_limits(
     admin: AIOKafkaAdminClient, names: TopicNames, existing: set[str]
 ) -> dict[str, int]:
@@ -174,20 +195,8 @@ async def _small_message_limits(
         for spec in TOPIC_SPECS
         if "max.message.bytes" in spec.config and f"{names.prefix}.{spec.role}" in existing
     ]
-    if not large:
-        return {}
-    wanted = {"max.message.bytes": None}
-    responses = await admin.describe_configs(
-        [ConfigResource(ConfigResourceType.TOPIC, topic, wanted) for topic in large]
-    )
-    limits: dict[str, int] = {}
-    for response in responses:
-        # resources: (error_code, error_message, type, name, [(name, value, ...), ...])
-        for _error, _message, _type, topic, entries in (r[:5] for r in response.resources):
-            for entry in entries:
-                if entry[0] == "max.message.bytes" and int(entry[1]) < MAX_MESSAGE_BYTES:
-                    limits[topic] = int(entry[1])
-    return limits
+    limits = await read_topic_config(admin, large, "max.message.bytes")
+    return {topic: int(limit) for topic, limit in limits.items() if int(limit) < MAX_MESSAGE_BYTES}
 
 
 async def _warn_about_small_message_limits(
@@ -209,12 +218,8 @@ async def _warn_about_small_message_limits(
 
 async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
     """The partition numbers of ``topic`` (empty if it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
+    async with admin_client(bootstrap) as admin:
         described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
     return sorted(
         partition["partition"]
         for entry in described
@@ -233,9 +238,7 @@ async def wait_for_group_coordinator(
     can then keep its partitions without ever fetching from them (faust-streaming issue #175),
     so the worker asks first and joins only when the answer is there.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
+    async with admin_client(bootstrap) as admin:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             try:
@@ -245,8 +248,6 @@ async def wait_for_group_coordinator(
                 if asyncio.get_running_loop().time() > deadline:
                     raise
                 await asyncio.sleep(0.2)
-    finally:
-        await admin.close()
 
 
 async def _wait_ready(admin: AIOKafkaAdminClient, partitions: Mapping[str, int]) -> None:

@@ -7,7 +7,6 @@ import itertools
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.topics import TopicNames
 from tests.integration.api.client import (
@@ -23,6 +22,7 @@ from tests.integration.api.client import (
     submit_async,
 )
 from tests.integration.stack import StackFactory, new_key
+from tests.integration.streams.kafka_io import KAFKA_STOCK_MESSAGE_BYTES, create_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -204,7 +204,8 @@ def test_a_chunk_over_the_requests_topics_limit_is_413_and_smaller_chunks_pass(
     # The requests topic made beforehand with Kafka's stock 1 MB limit, as a platform team might.
     stack = make_stack()
     requests_topic = TopicNames(stack.env["BATCHLINE_TOPIC_PREFIX"]).requests
-    asyncio.run(_create_topic(kafka_bootstrap, requests_topic, {"max.message.bytes": "1048588"}))
+    stock_limit = {"max.message.bytes": KAFKA_STOCK_MESSAGE_BYTES}
+    asyncio.run(create_topic(kafka_bootstrap, requests_topic, 2, stock_limit))
     url = stack.add_api()
     items = [{**item, "note": "x" * 300} for item in numbered_items(5_000)]  # ~2 MB in all
     with api_client(url, stack.api_key) as client:
@@ -220,12 +221,3 @@ def test_a_chunk_over_the_requests_topics_limit_is_413_and_smaller_chunks_pass(
 
         accepted = submit_async(client, {"data": items, "batch_size": 1_000})
         assert client.get(f"{BATCH_PATH}/{accepted}").json()["status"] == "queued"
-
-
-async def _create_topic(bootstrap: str, topic: str, config: dict[str, str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 2, 1, topic_configs=config)])
-    finally:
-        await admin.close()

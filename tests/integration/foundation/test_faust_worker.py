@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.topics import admin_client
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 WORDS = ["kafka"] * 5 + ["faust"] * 3 + ["table"]
@@ -41,15 +42,11 @@ async def _latest_changelog_values(
 async def _wait_for_topic(bootstrap: str, topic: str) -> None:
     # Subscribing first could auto-create the changelog with the broker's partition count,
     # which Faust would then refuse; so wait until the worker has declared it.
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
+    async with admin_client(bootstrap) as admin:
         deadline = time.monotonic() + 60
         while topic not in await admin.list_topics():
             assert time.monotonic() < deadline, f"{topic} never appeared"
             await asyncio.sleep(0.5)
-    finally:
-        await admin.close()
 
 
 async def test_worker_process_counts_words_into_its_table(

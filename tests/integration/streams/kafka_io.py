@@ -8,10 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import NewTopic
 
 from schemas import jsonio
 from schemas.events import BatchStatusEvent, decode
 from streams.chunking import iter_chunks
+from streams.topics import admin_client
 
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 
@@ -103,3 +105,13 @@ async def final_status(
 
 def loads(value: bytes) -> Any:
     return jsonio.loads(value)
+
+
+# Kafka's stock limit; the brokers Batchline starts default to streams.topics.MAX_MESSAGE_BYTES.
+KAFKA_STOCK_MESSAGE_BYTES = "1048588"
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, str]) -> None:
+    """Makes a topic as a platform team's tooling would, before Batchline ever sees it."""
+    async with admin_client(bootstrap) as admin:
+        await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=config)])

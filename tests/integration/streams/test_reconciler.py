@@ -15,6 +15,7 @@ from store import BatchRecord, NewBatch, ResultsStore
 from streams.reconciler import NEVER_PUBLISHED_REASON
 from streams.topics import TopicNames, ensure_topics
 from tests.integration.stack import StackFactory
+from tests.integration.store.builders import new_batch
 from tests.integration.streams.kafka_io import amount_of_row, publish_batch, synthetic_items
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -92,16 +93,14 @@ async def _stored_once_completed(store: ResultsStore, batch_id: str) -> BatchRec
     return batch
 
 
-def _new_batch(batch_id: str, created_at: datetime) -> NewBatch:
-    return NewBatch(
+def _five_item_batch(batch_id: str, created_at: datetime) -> NewBatch:
+    return new_batch(
         batch_id=batch_id,
         owner_key_id=None,
-        pipeline_ref="default@1",
         on_invalid="skip",
         total=5,
         chunk_count=2,
         batch_size=3,
-        parallel=True,
         created_at=created_at,
     )
 
@@ -115,9 +114,9 @@ async def test_batch_whose_counts_never_arrived_is_finished_from_the_store(
     try:
         # An API process that died between registering a batch and publishing it leaves this.
         await store.insert_batch(
-            _new_batch(never_published, datetime.now(UTC) - timedelta(hours=1))
+            _five_item_batch(never_published, datetime.now(UTC) - timedelta(hours=1))
         )
-        await store.insert_batch(_new_batch(batch_id, datetime.now(UTC)))
+        await store.insert_batch(_five_item_batch(batch_id, datetime.now(UTC)))
         await store.put_chunk(batch_id, 0, 0, [{"n": 0}, {"n": 1}], [])
         await store.put_chunk(batch_id, 1, 3, [{"n": 3}], [{"row": 4, "field": "f", "reason": "r"}])
         stack.add_worker()
@@ -153,7 +152,7 @@ async def test_producer_chunks_the_consumer_skipped_are_found_on_the_topic(
     try:
         # As a worker registers it on the first chunk it sees; every chunk was then skipped.
         await store.ensure_batch(
-            NewBatch(
+            new_batch(
                 batch_id=batch_id,
                 owner_key_id=None,
                 pipeline_ref="default",
@@ -161,7 +160,6 @@ async def test_producer_chunks_the_consumer_skipped_are_found_on_the_topic(
                 total=100,
                 chunk_count=10,
                 batch_size=10,
-                parallel=True,
                 created_at=datetime.now(UTC),
             )
         )

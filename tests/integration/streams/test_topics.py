@@ -4,25 +4,21 @@ reported with the command that fixes them."""
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.app import TABLES
-from streams.errors import TopicCreationFailed
 from streams.topics import (
     MAX_MESSAGE_BYTES,
     TopicNames,
+    admin_client,
     changelog_topic,
     ensure_topics,
     ensure_worker_topics,
+    read_topic_config,
     topic_partitions,
 )
+from tests.integration.streams.kafka_io import KAFKA_STOCK_MESSAGE_BYTES, create_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -66,14 +62,8 @@ async def test_a_requests_topic_made_elsewhere_with_kafkas_stock_limit_is_report
     kafka_bootstrap: str, topic_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     names = TopicNames(topic_prefix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        # Kafka's stock default; the brokers Batchline starts default to MAX_MESSAGE_BYTES.
-        limit = {"max.message.bytes": "1048588"}
-        await admin.create_topics([NewTopic(names.requests, 2, 1, topic_configs=limit)])
-    finally:
-        await admin.close()
+    stock_limit = {"max.message.bytes": KAFKA_STOCK_MESSAGE_BYTES}
+    await create_topic(kafka_bootstrap, names.requests, 2, stock_limit)
     with caplog.at_level(logging.WARNING, logger="streams.topics"):
         await ensure_topics(kafka_bootstrap, names, 2)
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
@@ -86,12 +76,8 @@ async def test_a_requests_topic_made_elsewhere_with_kafkas_stock_limit_is_report
 
 async def _describe(bootstrap: str, topics: list[str]) -> dict[str, list[bool]]:
     """Per topic, whether each partition (in order) has a leader."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
+    async with admin_client(bootstrap) as admin:
         described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
     return {
         entry["topic"]: [
             p["leader"] >= 0 for p in sorted(entry["partitions"], key=lambda p: p["partition"])
@@ -101,49 +87,5 @@ async def _describe(bootstrap: str, topics: list[str]) -> dict[str, list[bool]]:
 
 
 async def _config(bootstrap: str, topics: list[str], name: str) -> dict[str, str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, {name: None}) for topic in topics]
-        )
-    finally:
-        await admin.close()
-    return {
-        resource[3]: entry[1]
-        for response in responses
-        for resource in response.resources
-        for entry in resource[4]
-        if entry[0] == name
-    }
-
-
-async def test_topics_the_broker_refuses_raise_with_its_reason(kafka_bootstrap: str) -> None:
-    # Kafka refuses names with spaces (InvalidTopicException); the answer carries an error code
-    # per topic instead of raising, which used to pass unnoticed.
-    with pytest.raises(TopicCreationFailed, match=r"bad prefix\.requests: InvalidTopicError"):
-        await ensure_topics(kafka_bootstrap, TopicNames("bad prefix"), 1)
-
-
-def test_a_worker_whose_topics_are_refused_stops_with_one_line_naming_the_reason(
-    kafka_bootstrap: str, tmp_path: Path
-) -> None:
-    env = {
-        **os.environ,
-        "BATCHLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "BATCHLINE_TOPIC_PREFIX": "bad prefix",
-        "BATCHLINE_DATA_DIR": str(tmp_path),
-        "BATCHLINE_WORKER_METRICS_PORT": "0",
-    }
-    worker = subprocess.run(
-        [sys.executable, "-m", "batchline.cli", "worker"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert worker.returncode != 0
-    last = worker.stderr.strip().splitlines()[-1]
-    assert "Kafka refused to create topics: bad prefix.requests: InvalidTopicError" in last
-    assert "Traceback" not in worker.stderr
+    async with admin_client(bootstrap) as admin:
+        return await read_topic_config(admin, topics, name)
