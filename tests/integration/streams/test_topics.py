@@ -4,10 +4,15 @@ reported with the command that fixes them."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from streams.app import TABLES
+from streams.errors import TopicCreationFailed
 from streams.topics import (
     MAX_MESSAGE_BYTES,
     TopicNames,
@@ -72,6 +77,37 @@ async def test_a_requests_topic_made_elsewhere_with_kafkas_stock_limit_is_report
     assert f"--entity-name {names.requests}" in message
     assert f"max.message.bytes={MAX_MESSAGE_BYTES}" in message
     assert await topic_partitions(kafka_bootstrap, names.results) == [0, 1]
+
+
+async def test_topics_the_broker_refuses_raise_with_its_reason(kafka_bootstrap: str) -> None:
+    # Kafka refuses names with spaces (InvalidTopicException); the answer carries an error code
+    # per topic instead of raising, which used to pass unnoticed.
+    with pytest.raises(TopicCreationFailed, match=r"bad prefix\.requests: InvalidTopicError"):
+        await ensure_topics(kafka_bootstrap, TopicNames("bad prefix"), 1)
+
+
+def test_a_worker_whose_topics_are_refused_stops_with_one_line_naming_the_reason(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "BATCHLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "BATCHLINE_TOPIC_PREFIX": "bad prefix",
+        "BATCHLINE_DATA_DIR": str(tmp_path),
+        "BATCHLINE_WORKER_METRICS_PORT": "0",
+    }
+    worker = subprocess.run(
+        [sys.executable, "-m", "batchline.cli", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert worker.returncode != 0
+    last = worker.stderr.strip().splitlines()[-1]
+    assert "Kafka refused to create topics: bad prefix.requests: InvalidTopicError" in last
+    assert "Traceback" not in worker.stderr
 
 
 async def _describe(bootstrap: str, topics: list[str]) -> dict[str, list[bool]]:
