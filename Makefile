@@ -45,7 +45,15 @@ test: $(STAMP) kafka-jars
 	$(MAKE) --no-print-directory lint; \
 	$(BIN)/pytest tests/unit tests/integration
 
-bench: $(STAMP) kafka-jars
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[test,bench]'
+	@touch $(BENCH_STAMP)
+
+## make bench: prints the measured tables (Batchline beside a plain aiokafka loop, a plain Faust
+## agent and a Quix Streams app on the same broker and data) and writes bench/results.md.
+bench: $(BENCH_STAMP) kafka-jars
 	$(BIN)/python -m bench
 
 ## make schemathesis: generated requests against the running API's own OpenAPI (no 5xx,

@@ -22,6 +22,7 @@ from schemas.http import MAX_ITEMS, BatchAccepted, BatchCreate, BatchResult
 from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch, TooManyUnfinished
 from streams.chunking import chunk_count, iter_chunks
 from streams.errors import ChunkTooLarge, KafkaUnavailable, TopicCreationFailed
+from streams.signing import sign_all
 from streams.topics import ensure_topics
 from transforms import CompiledPipeline, TransformsError
 
@@ -182,7 +183,9 @@ async def _publish(
     pipeline: CompiledPipeline,
     on_invalid: str,
 ) -> None:
-    messages = list(
+    secret = state.settings.chunk_secret.get_secret_value().encode()
+    messages = sign_all(
+        secret,
         iter_chunks(
             batch_id=batch.batch_id,
             items=body.data,
@@ -191,7 +194,7 @@ async def _publish(
             pipeline=pipeline.ref,
             on_invalid=on_invalid,  # type: ignore[arg-type]  # "reject" or "skip"
             duplicate_rows=pipeline.duplicate_rows(body.data),
-        )
+        ),
     )
     try:
         if not state.topics_ready.is_set():

@@ -15,6 +15,10 @@ batch ID, an API key or a record value: only small fixed sets (stage, scope, err
 | http_requests_total                     | counter   | method, route, status    | API       |
 | http_request_duration_seconds           | histogram | method, route            | API       |
 | batch_consumer_lag_messages             | gauge     | topic, partition         | worker    |
+| batch_store_transactions_total          | counter   | kind                     | worker    |
+| batch_chunk_group_size                  | histogram | -                        | worker    |
+| batch_dead_letters_total                | counter   | code                     | worker    |
+| batch_reconciler_repairs_total          | counter   | action                   | worker    |
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from prometheus_client.registry import Collector
 from transforms import PipelineRegistry
 
 DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 HTTP_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -99,6 +104,34 @@ class Metrics:
             ["topic", "partition"],
             registry=registry,
             multiprocess_mode="livesum",
+        )
+        self.store_transactions = Counter(
+            "batch_store_transactions",
+            "Write transactions of the results store on a worker: kind=chunk_group (one per "
+            "group of chunks transformed), kind=progress (live counts of a group of progress "
+            "messages), kind=finish (a batch made final).",
+            ["kind"],
+            registry=registry,
+        )
+        self.group_size = Histogram(
+            "batch_chunk_group_size",
+            "Chunks a worker transformed together (one store transaction, one round of sends).",
+            buckets=GROUP_BUCKETS,
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "batch_dead_letters",
+            "Requests-topic messages dead-lettered, by reason code (streams.admission).",
+            ["code"],
+            registry=registry,
+        )
+        self.reconciler_repairs = Counter(
+            "batch_reconciler_repairs",
+            "Batches the reconciler repaired: action=redelivered (missing chunks read again), "
+            "reannounced (stored chunks counted again), abandoned (never published). Zero in a "
+            "run without crashes.",
+            ["action"],
+            registry=registry,
         )
         self._process = psutil.Process(os.getpid())
         if registry is not None:

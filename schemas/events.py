@@ -15,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas import jsonio
 
 SCHEMA_VERSION = 1
+# Bounds of every integer a chunk carries. A message outside them is refused before it touches a
+# batch (an index of 2**63 once stalled a worker on a store column it could not fit). The API
+# sends at most 10,000 items a batch; event-driven producers may send larger batches.
+MAX_BATCH_ITEMS = 10_000_000
+MAX_CHUNK_ITEMS = 10_000
+MAX_CHUNKS = 100_000
 BatchId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 OnInvalid = Literal["reject", "skip"]
 FinalStatus = Literal["completed", "cancelled", "failed"]
@@ -39,18 +45,30 @@ def decode(model: type[EventT], payload: bytes) -> EventT:
 
 
 class ChunkEvent(Event):
-    """One chunk of a batch on the requests topic: what a worker transforms."""
+    """One chunk of a batch on the requests topic: what a worker transforms.
+
+    Chunk ``i`` of a batch cut at ``batch_size`` holds the rows ``i * batch_size`` onwards: every
+    chunk but the last holds ``batch_size`` items. Workers refuse a chunk that disagrees with its
+    batch (see streams.admission); chunks the API publishes carry an HMAC in the
+    ``batchline-signature`` header (see streams.signing).
+    """
 
     batch_id: BatchId
-    chunk_index: int = Field(ge=0)
-    chunk_count: int = Field(ge=1)
-    first_row: int = Field(ge=0, description="Row of the chunk's first item in the whole batch.")
-    total: int = Field(ge=0, description="Items in the whole batch.")
-    pipeline: str = Field("default", description="Pipeline reference: name or name@version.")
+    chunk_index: int = Field(ge=0, lt=MAX_CHUNKS)
+    chunk_count: int = Field(ge=1, le=MAX_CHUNKS)
+    first_row: int = Field(
+        ge=0, lt=MAX_BATCH_ITEMS, description="Row of the chunk's first item in the whole batch."
+    )
+    total: int = Field(ge=0, le=MAX_BATCH_ITEMS, description="Items in the whole batch.")
+    pipeline: str = Field(
+        "default", max_length=200, description="Pipeline reference: name or name@version."
+    )
     on_invalid: OnInvalid = "reject"
-    items: list[Any]
-    duplicate_rows: list[int] | None = Field(
-        None, description="Rows a batch-wide dedupe filter drops; absent = dedupe within the chunk."
+    items: list[Any] = Field(max_length=MAX_CHUNK_ITEMS)
+    duplicate_rows: list[Annotated[int, Field(ge=0, lt=MAX_BATCH_ITEMS)]] | None = Field(
+        None,
+        max_length=MAX_CHUNK_ITEMS,
+        description="Rows a batch-wide dedupe filter drops; absent = dedupe within the chunk.",
     )
 
 
@@ -66,18 +84,29 @@ class ResultChunkEvent(Event):
     errors: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class ChunkDoneEvent(Event):
-    """A worker transformed one chunk; keyed by batch ID on the progress topic."""
+class ChunkCounts(BaseModel):
+    """What one transformed chunk adds to its batch's counts."""
 
-    kind: Literal["chunk_done"] = "chunk_done"
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chunk_index: int = Field(ge=0, lt=MAX_CHUNKS)
+    processed: int = Field(0, ge=0, le=MAX_CHUNK_ITEMS)
+    filtered: int = Field(
+        0, ge=0, le=MAX_CHUNK_ITEMS, description="Dropped by filters, plus invalid records dropped."
+    )
+    invalid: int = Field(0, ge=0, le=MAX_CHUNK_ITEMS)
+
+
+class ChunksDoneEvent(Event):
+    """A worker transformed some chunks of one batch (one message per batch per group of
+    chunks); keyed by batch ID on the progress topic."""
+
+    kind: Literal["chunks_done"] = "chunks_done"
     batch_id: BatchId
-    chunk_index: int = Field(ge=0)
-    chunk_count: int = Field(ge=1)
-    total: int = Field(ge=0)
+    chunk_count: int = Field(ge=1, le=MAX_CHUNKS)
+    total: int = Field(ge=0, le=MAX_BATCH_ITEMS)
     on_invalid: OnInvalid = "reject"
-    processed: int = Field(0, ge=0)
-    filtered: int = Field(0, ge=0, description="Dropped by filters, plus invalid records dropped.")
-    invalid: int = Field(0, ge=0)
+    chunks: list[ChunkCounts] = Field(min_length=1, max_length=MAX_CHUNKS)
     at: datetime
 
 
@@ -86,7 +115,7 @@ class ChunkFailedEvent(Event):
 
     kind: Literal["chunk_failed"] = "chunk_failed"
     batch_id: BatchId
-    chunk_index: int | None = None
+    chunk_index: int | None = Field(None, ge=0, lt=MAX_CHUNKS)
     reason: str
     at: datetime
 
@@ -116,13 +145,15 @@ class BatchStatusEvent(Event):
 
 class DeadLetterEvent(Event):
     """A requests-topic message that could not be processed. It never carries the raw items:
-    the requests topic still has them at ``source_topic[source_partition]@source_offset``."""
+    the requests topic still has them at ``source_topic[source_partition]@source_offset``.
+    ``code`` is one of streams.admission.DeadLetterCode (stable, for alerting and tooling)."""
 
     source_topic: str
     source_partition: int
     source_offset: int
     batch_id: str | None = None
     chunk_index: int | None = None
+    code: str
     error_type: str
     error: str
     at: datetime
@@ -131,7 +162,7 @@ class DeadLetterEvent(Event):
 EVENT_MODELS: tuple[type[Event], ...] = (
     ChunkEvent,
     ResultChunkEvent,
-    ChunkDoneEvent,
+    ChunksDoneEvent,
     ChunkFailedEvent,
     CancelCommand,
     BatchStatusEvent,

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         SecretStr("batchline-dev-secret-change-me"),
         description="Server secret of the keyed-hash (HMAC-SHA256) transform step.",
     )
+    chunk_secret: SecretStr = Field(
+        SecretStr("batchline-dev-chunk-secret-change-me"),
+        description="Secret the API signs its chunks with and the workers check them with "
+        "(HMAC-SHA256); the same long random value on every API and worker in production.",
+    )
     worker_metrics_port: int = Field(
         9108, ge=0, le=65535, description="Port of a worker's /metrics (0 = pick a free one)."
     )

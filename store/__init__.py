@@ -1,5 +1,6 @@
 """Where results rest: the results store (SQLite by default, PostgreSQL in production)."""
 
+from store.chunks import encode_chunk
 from store.errors import (
     BatchNotFound,
     DuplicateIdempotencyKey,
@@ -13,9 +14,10 @@ from store.records import (
     ApiKeyRecord,
     BatchRecord,
     BatchStatus,
-    ChunkCounts,
+    EncodedChunk,
     NewBatch,
-    counts_from_chunks,
+    StoredChunkCounts,
+    stored_chunk_counts,
 )
 from store.results_store import ResultsStore
 
@@ -26,12 +28,14 @@ __all__ = [
     "BatchNotFound",
     "BatchRecord",
     "BatchStatus",
-    "ChunkCounts",
     "DuplicateIdempotencyKey",
+    "EncodedChunk",
     "NewBatch",
     "ResultsStore",
     "StoreError",
     "StoreUnavailable",
+    "StoredChunkCounts",
     "TooManyUnfinished",
-    "counts_from_chunks",
+    "encode_chunk",
+    "stored_chunk_counts",
 ]

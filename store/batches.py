@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.records import UNFINISHED_STATUSES, BatchRecord, BatchStatus, NewBatch
 from store.tables import batches, insert_ignoring_conflicts, result_chunks
+
+# Well under the 999 bound parameters of old SQLite builds.
+IDS_PER_STATEMENT = 500
 
 
 def record_from_row(row: Row[Any]) -> BatchRecord:
@@ -72,6 +76,28 @@ async def insert(conn: AsyncConnection, batch: NewBatch) -> BatchRecord | None:
 async def get(conn: AsyncConnection, batch_id: str) -> BatchRecord | None:
     row = (await conn.execute(select(batches).where(batches.c.batch_id == batch_id))).first()
     return None if row is None else record_from_row(row)
+
+
+async def get_many(conn: AsyncConnection, batch_ids: Collection[str]) -> dict[str, BatchRecord]:
+    found: dict[str, BatchRecord] = {}
+    ids = sorted(batch_ids)
+    for start in range(0, len(ids), IDS_PER_STATEMENT):
+        stmt = select(batches).where(batches.c.batch_id.in_(ids[start : start + IDS_PER_STATEMENT]))
+        for row in (await conn.execute(stmt)).all():
+            record = record_from_row(row)
+            found[record.batch_id] = record
+    return found
+
+
+async def record_progress(
+    conn: AsyncConnection, batch_id: str, processed: int, filtered: int, invalid: int
+) -> None:
+    stmt = (
+        update(batches)
+        .where(batches.c.batch_id == batch_id, batches.c.status.in_(UNFINISHED_STATUSES))
+        .values(processed=processed, filtered=filtered, invalid=invalid)
+    )
+    await conn.execute(stmt)
 
 
 async def find_by_idempotency_key(

@@ -14,10 +14,13 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import jsonio
+from store.records import EncodedChunk
 from store.tables import batches, insert_ignoring_conflicts, result_chunks
 
 # SQLite builds before 3.32 allow 999 bound parameters per statement; stay well under.
 IDS_PER_STATEMENT = 500
+# Eight bound parameters a row: 62 rows stay under SQLite's oldest limit of 999.
+ROWS_PER_STATEMENT = 62
 
 
 def _error_row(error: dict[str, Any]) -> tuple[bool, int]:
@@ -26,31 +29,52 @@ def _error_row(error: dict[str, Any]) -> tuple[bool, int]:
     return (False, row) if isinstance(row, int) else (True, 0)
 
 
-async def put(
-    conn: AsyncConnection,
+def encode_chunk(
     batch_id: str,
     chunk_index: int,
     first_row: int,
     results: list[Any],
     errors: list[dict[str, Any]],
-    now: datetime,
-) -> bool:
-    """Store a chunk once; ``False`` if it was already there (the stored copy is kept)."""
-    values = {
-        "batch_id": batch_id,
-        "chunk_index": chunk_index,
-        "first_row": first_row,
-        "result_count": len(results),
-        "results": jsonio.dumps_str(results),
+) -> EncodedChunk:
+    return EncodedChunk(
+        batch_id=batch_id,
+        chunk_index=chunk_index,
+        first_row=first_row,
+        result_count=len(results),
+        results_json=jsonio.dumps(results),
+        error_count=len(errors),
         # Sorted by row here so that reading errors in row order needs no sort across chunks.
-        "errors": jsonio.dumps_str(sorted(errors, key=_error_row)),
-        "error_count": len(errors),
+        errors_json=jsonio.dumps(sorted(errors, key=_error_row)),
+    )
+
+
+def _row_values(chunk: EncodedChunk, now: datetime) -> dict[str, Any]:
+    return {
+        "batch_id": chunk.batch_id,
+        "chunk_index": chunk.chunk_index,
+        "first_row": chunk.first_row,
+        "result_count": chunk.result_count,
+        "results": chunk.results_json.decode(),
+        "errors": chunk.errors_json.decode(),
+        "error_count": chunk.error_count,
         "created_at": now,
     }
-    stmt = insert_ignoring_conflicts(result_chunks, conn.dialect.name, values).returning(
-        result_chunks.c.chunk_index
-    )
+
+
+async def put(conn: AsyncConnection, chunk: EncodedChunk, now: datetime) -> bool:
+    """Store a chunk once; ``False`` if it was already there (the stored copy is kept)."""
+    stmt = insert_ignoring_conflicts(
+        result_chunks, conn.dialect.name, _row_values(chunk, now)
+    ).returning(result_chunks.c.chunk_index)
     return (await conn.execute(stmt)).first() is not None
+
+
+async def put_many(conn: AsyncConnection, group: Sequence[EncodedChunk], now: datetime) -> None:
+    """Store every chunk of a group that is not stored yet, in one statement per
+    ROWS_PER_STATEMENT chunks; stored copies are kept (chunks are never rewritten)."""
+    for start in range(0, len(group), ROWS_PER_STATEMENT):
+        rows = [_row_values(chunk, now) for chunk in group[start : start + ROWS_PER_STATEMENT]]
+        await conn.execute(insert_ignoring_conflicts(result_chunks, conn.dialect.name, rows))
 
 
 async def indexes(conn: AsyncConnection, batch_id: str) -> set[int]:

@@ -85,24 +85,44 @@ class ApiKeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class ChunkCounts:
-    """What the stored chunks of a batch account for so far."""
+class EncodedChunk:
+    """A transformed chunk as the store keeps it: results and errors already JSON-encoded, so
+    the same bytes go to the store and to the results topic."""
 
-    items: int
+    batch_id: str
+    chunk_index: int
+    first_row: int
+    result_count: int
+    results_json: bytes
+    error_count: int
+    errors_json: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunkCounts:
+    """What one stored chunk adds to its batch's counts."""
+
+    chunk_index: int
     processed: int
     filtered: int
     invalid: int
 
 
-def counts_from_chunks(batch: BatchRecord, summaries: list[tuple[int, int, int]]) -> ChunkCounts:
-    """Counts from ``ResultsStore.chunk_summaries`` rows: chunk ``i`` holds ``batch_size`` items
-    from row ``first_row`` on (the last one fewer); the ones not in its results were filtered
-    (invalid ones included)."""
-    items = processed = filtered = invalid = 0
+def stored_chunk_counts(
+    batch: BatchRecord, summaries: list[tuple[int, int, int]]
+) -> list[StoredChunkCounts]:
+    """Per-chunk counts from ``ResultsStore.chunk_summaries`` rows ``(first_row, results,
+    errors)``: chunk ``i`` holds ``batch_size`` items from row ``first_row`` on (the last one
+    fewer); the items not in its results were filtered (invalid ones included)."""
+    counts = []
     for first_row, results, errors in summaries:
         chunk_items = min(batch.batch_size, batch.total - first_row)
-        items += chunk_items
-        processed += results
-        invalid += errors
-        filtered += chunk_items - results
-    return ChunkCounts(items, processed, filtered, invalid)
+        counts.append(
+            StoredChunkCounts(
+                chunk_index=first_row // max(batch.batch_size, 1),
+                processed=results,
+                filtered=max(chunk_items - results, 0),
+                invalid=errors,
+            )
+        )
+    return counts

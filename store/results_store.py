@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +21,7 @@ from store.errors import (
     StoreUnavailable,
     TooManyUnfinished,
 )
-from store.records import FINISHED_STATUSES, ApiKeyRecord, BatchRecord, NewBatch
+from store.records import FINISHED_STATUSES, ApiKeyRecord, BatchRecord, EncodedChunk, NewBatch
 from store.schema import ensure_schema
 from store.window import plan_window
 
@@ -156,6 +156,21 @@ class ResultsStore:
         async with self._read() as conn:
             return await batches.get(conn, batch_id)
 
+    async def get_batches(self, batch_ids: Collection[str]) -> dict[str, BatchRecord]:
+        """The stored batches among ``batch_ids``, by ID (one query)."""
+        async with self._read() as conn:
+            return await batches.get_many(conn, batch_ids)
+
+    async def record_progress(self, counts: Sequence[tuple[str, int, int, int]]) -> None:
+        """Live counts ``(batch_id, processed, filtered, invalid)`` of running batches, in one
+        transaction: a projection of the workers' progress table; finished batches are left
+        as they are."""
+        if not counts:
+            return
+        async with self._write() as conn:
+            for batch_id, processed, filtered, invalid in counts:
+                await batches.record_progress(conn, batch_id, processed, filtered, invalid)
+
     async def find_by_idempotency_key(
         self, owner_key_id: str | None, key: str
     ) -> BatchRecord | None:
@@ -270,16 +285,28 @@ class ResultsStore:
         errors: list[dict[str, Any]],
     ) -> bool:
         """Store a chunk's results once: True the first time, False (nothing changed) after."""
+        chunk = chunks.encode_chunk(batch_id, chunk_index, first_row, results, errors)
         async with self._write() as conn:
-            now = datetime.now(UTC)
-            return await chunks.put(conn, batch_id, chunk_index, first_row, results, errors, now)
+            return await chunks.put(conn, chunk, datetime.now(UTC))
+
+    async def put_chunk_group(
+        self, group: Sequence[EncodedChunk], started: Collection[str], now: datetime
+    ) -> None:
+        """One transaction for a group of transformed chunks: the batches in ``started`` go
+        from queued to processing (keeping the first start), then every chunk not stored yet
+        is stored; stored copies are kept, so a group delivered twice changes nothing."""
+        now = _aware(now, "now")
+        async with self._write() as conn:
+            for batch_id in sorted(started):
+                await batches.mark_processing(conn, batch_id, now)
+            await chunks.put_many(conn, group, now)
 
     async def chunk_indexes(self, batch_id: str) -> set[int]:
         async with self._read() as conn:
             return await chunks.indexes(conn, batch_id)
 
     async def chunk_summaries(self, batch_id: str) -> list[tuple[int, int, int]]:
-        """``(first_row, result_count, error_count)`` per stored chunk: live progress."""
+        """``(first_row, result_count, error_count)`` per stored chunk (for the reconciler)."""
         async with self._read() as conn:
             return await chunks.summaries(conn, batch_id)
 

@@ -4,65 +4,70 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from streams.progress_agent import handle_progress
-from streams.reconciler import reconcile
-from streams.transform_agent import SourceMessage, handle_chunk
-
-if TYPE_CHECKING:
-    from streams.app import StreamsApp
+from streams.app import StreamsApp
+from streams.resources import WorkerResources
 
 log = logging.getLogger(__name__)
 GAUGE_INTERVAL_S = 5.0
 RECONCILE_INTERVAL_S = 2.0
+# Progress messages folded into one table update per batch: as many as arrive within this
+# long, up to this many.
+PROGRESS_GROUP_MAX = 500
+PROGRESS_GROUP_WITHIN_S = 0.01
 
 
-def register_agents(sa: StreamsApp) -> None:
+def register_agents(sa: StreamsApp, resources: WorkerResources) -> None:
     app = sa.app
 
-    @app.agent(sa.requests, name="transform-chunks")
-    async def transform_chunks(stream: Any) -> AsyncIterator[str]:
-        async for event in stream.events():
-            message = event.message
-            yield await handle_chunk(
-                sa,
-                SourceMessage(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=event.key,
-                    value=event.value,
-                ),
-            )
-
     @app.agent(sa.progress_in, name="track-progress")
-    async def track_progress(stream: Any) -> AsyncIterator[str]:
-        async for event in stream.events():
-            yield await handle_progress(sa, event.value)
+    async def track_progress(stream: Any) -> AsyncIterator[dict[str, str]]:
+        await resources.wait_ready()
+        async for events in stream.take_events(PROGRESS_GROUP_MAX, within=PROGRESS_GROUP_WITHIN_S):
+            assert resources.progress is not None  # noqa: S101 - set before ready
+            # Progress and control messages are keyed by batch ID, so a batch's messages and
+            # its table state share a partition. Faust (and its RocksDB store) files a table
+            # write under the current event's partition: each batch is written with one of
+            # its own events current. Events are acked after the group (take_events).
+            focus = _focus_on_own_event(stream, {event.key: event for event in events})
+            yield await resources.progress.handle_group([e.value for e in events], focus)
 
     @app.timer(GAUGE_INTERVAL_S, name="sample-gauges")  # type: ignore[untyped-decorator]
     async def sample_gauges() -> None:
         async with _logged_failure("sample-gauges"):
             sa.metrics.sample_resident_memory()
-            await sample_consumer_lag(sa)
+            await sample_consumer_lag(sa, resources)
 
     @app.timer(RECONCILE_INTERVAL_S, on_leader=True, name="reconcile-stalled-batches")  # type: ignore[untyped-decorator]
     async def reconcile_stalled_batches() -> None:
         async with _logged_failure("reconcile"):
-            await reconcile(sa)
+            await resources.wait_ready()
+            assert resources.reconciler is not None  # noqa: S101 - set before ready
+            await resources.reconciler.run_once()
 
-    settings = sa.resources.settings
+    settings = resources.settings
 
     @app.timer(settings.purge_interval_s, on_leader=True, name="purge-old-results")  # type: ignore[untyped-decorator]
     async def purge_old_results() -> None:
         async with _logged_failure("purge-old-results"):
-            store = await sa.resources.store()
+            store = await resources.store()
             purged = await store.purge_older_than(datetime.now(UTC) - settings.results_ttl)
             log.info("old results purged", extra={"batches": purged})
+
+
+def _focus_on_own_event(stream: Any, by_key: dict[bytes, Any]) -> Callable[[str], bool]:
+    def focus(batch_id: str) -> bool:
+        event = by_key.get(batch_id.encode())
+        if event is None:
+            return False
+        stream._set_current_event(event)
+        return True
+
+    return focus
 
 
 @asynccontextmanager
@@ -77,17 +82,20 @@ async def _logged_failure(timer: str) -> AsyncIterator[None]:
         log.warning("timer round failed", extra={"timer": timer, "error_type": type(exc).__name__})
 
 
-async def sample_consumer_lag(sa: StreamsApp) -> None:
-    """Messages left to read on each input partition this worker holds (highwater - position)."""
-    consumer = sa.app.consumer
-    inputs = {sa.topics.requests, sa.topics.progress, sa.topics.control}
+async def sample_consumer_lag(sa: StreamsApp, resources: WorkerResources) -> None:
+    """Messages left to read on each input partition this worker holds (highwater - position):
+    the requests topic from the transform consumer, progress and control from Faust's."""
     lag = sa.metrics.consumer_lag
     lag.clear()  # partitions this worker gave up in a rebalance are not its lag any more
+    found = dict(await resources.transform.lag()) if resources.transform is not None else {}
+    consumer = sa.app.consumer
+    inputs = {sa.topics.progress, sa.topics.control}
     for tp in consumer.assignment():
         if tp.topic not in inputs:
             continue
         position = await consumer.position(tp)
         highwater = consumer.highwater(tp)
-        if position is None or highwater is None:
-            continue
-        lag.labels(topic=tp.topic, partition=str(tp.partition)).set(max(highwater - position, 0))
+        if position is not None and highwater is not None:
+            found[tp] = max(highwater - position, 0)
+    for tp, messages in found.items():
+        lag.labels(topic=tp.topic, partition=str(tp.partition)).set(messages)

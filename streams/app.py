@@ -1,7 +1,8 @@
-"""Builds the Faust application: its settings, topics, tables and agents.
+"""The Faust application and its handles: settings, topics and the progress table.
 
 A factory rather than a module-level app, so that tests and several workers on one machine can
-each build their own with their own topic prefix and data directory.
+each build their own with their own topic prefix and data directory. This module knows no
+handler: streams.wiring puts handlers and agents together.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import faust
 from faust.types import TableT
 from prometheus_client import CollectorRegistry
 
-from batchline.metrics import CacheCollector, Metrics
+from batchline.metrics import Metrics
 from schemas.settings import Settings
-from streams.resources import WorkerResources
 from streams.topics import MAX_MESSAGE_BYTES, TopicNames
 
 # A chunk is committed quickly after it is processed so that a crash redoes little work.
@@ -31,8 +31,7 @@ SESSION_TIMEOUT_S = 10.0
 HEARTBEAT_INTERVAL_S = 1.0
 # The tables, by name; worker start-up creates their changelog topics before Faust runs.
 PROGRESS_TABLE = "progress"
-CHUNKS_DONE_TABLE = "chunks-done"
-TABLES = (PROGRESS_TABLE, CHUNKS_DONE_TABLE)
+TABLES = (PROGRESS_TABLE,)
 
 
 @dataclass(slots=True)
@@ -41,15 +40,8 @@ class StreamsApp:
 
     app: faust.App
     topics: TopicNames
-    resources: WorkerResources
-    requests: faust.TopicT
-    results: faust.TopicT
     progress_in: faust.TopicT
-    progress_out: faust.TopicT
-    status: faust.TopicT
-    dead_letters: faust.TopicT
-    progress_table: TableT[str, Any]
-    chunks_done_table: TableT[str, Any]
+    progress_table: TableT[bytes, Any]
     metrics: Metrics
     metrics_registry: CollectorRegistry
 
@@ -67,20 +59,7 @@ def worker_group_id(settings: Settings) -> str:
     return f"{settings.topic_prefix}-worker"
 
 
-def _raw_topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
-    # Raw bytes in and out: decoding is ours, so a malformed message becomes a dead letter
-    # instead of an error deep inside Faust.
-    return app.topic(
-        name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=partitions,
-    )
-
-
-def build_app(settings: Settings, resources: WorkerResources | None = None) -> StreamsApp:
+def build_app(settings: Settings, metrics_registry: CollectorRegistry) -> StreamsApp:
     names = TopicNames(settings.topic_prefix)
     brokers = [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")]
     app = faust.App(
@@ -107,17 +86,13 @@ def build_app(settings: Settings, resources: WorkerResources | None = None) -> S
         logging_config=None,
     )
     partitions = settings.partitions
-    resources = resources or WorkerResources(settings)
-    metrics_registry = CollectorRegistry()
-    metrics_registry.register(CacheCollector(resources.registry))
-    streams_app = StreamsApp(
+    return StreamsApp(
         app=app,
         topics=names,
-        resources=resources,
-        requests=_raw_topic(app, names.requests, partitions),
-        results=_raw_topic(app, names.results, partitions),
         # The progress agent reads the progress and control topics as one stream: both are
-        # keyed by batch ID with equal partition counts, so one table serves both.
+        # keyed by batch ID with equal partition counts, so one table serves both. Raw bytes
+        # in: decoding is ours, so a malformed message is logged and skipped, not an error
+        # deep inside Faust.
         progress_in=app.topic(
             names.progress,
             names.control,
@@ -126,17 +101,9 @@ def build_app(settings: Settings, resources: WorkerResources | None = None) -> S
             key_serializer="raw",
             value_serializer="raw",
         ),
-        progress_out=_raw_topic(app, names.progress, partitions),
-        status=_raw_topic(app, names.status, partitions),
-        dead_letters=_raw_topic(app, names.dead_letters, partitions),
-        # No key or value type: plain JSON both ways (a value_type such as dict would make
-        # Faust try to build a model class from each stored value).
-        progress_table=app.Table(PROGRESS_TABLE, partitions=partitions),
-        chunks_done_table=app.Table(CHUNKS_DONE_TABLE, partitions=partitions),
+        # Keys are the batch ID's raw bytes, as on the progress and control topics. Values are
+        # plain JSON (a value_type would make Faust build a model class from each value).
+        progress_table=app.Table(PROGRESS_TABLE, partitions=partitions, key_type=bytes),
         metrics=Metrics(metrics_registry),
         metrics_registry=metrics_registry,
     )
-    from streams.agents import register_agents
-
-    register_agents(streams_app)
-    return streams_app

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from streams.errors import ChunkTooLarge, KafkaUnavailable
+from streams.signing import Headers
 from streams.topics import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
@@ -48,13 +49,16 @@ class KafkaPublisher:
             return producer
 
     async def send_all(
-        self, topic: str, messages: Sequence[tuple[bytes, bytes]]
+        self, topic: str, messages: Sequence[tuple[bytes, bytes, Headers]]
     ) -> list[tuple[int, int]]:
-        """Sends every (key, value), waits until the broker has acknowledged all of them, and
-        returns where each landed: (partition, offset), in the order given."""
+        """Sends every (key, value, headers), waits until the broker has acknowledged all of
+        them, and returns where each landed: (partition, offset), in the order given."""
         producer = await self._started()
         try:
-            futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
+            futures = [
+                await producer.send(topic, value=value, key=key, headers=list(headers))
+                for key, value, headers in messages
+            ]
             sent = await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_S)
         except MessageSizeTooLargeError as exc:
             # The topic's own max.message.bytes decides, and may be below MAX_MESSAGE_BYTES

@@ -1,66 +1,108 @@
-"""What the agents use besides Kafka: the results store and the compiled pipelines.
+"""What the agents use besides Faust: the store, the producer, the handlers, the consumer.
 
-Both are opened on first use (nothing touches the network at import or build time) and closed
-when the worker stops: the worker runs this as one of its mode services.
+Everything that touches the network is opened when the worker starts (nothing at import or build
+time) and closed when it stops: the worker runs this as one of its mode services. The handlers
+get the narrow pieces they use (store, pipelines, metrics, outputs), never this object.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
+from collections.abc import MutableMapping
+from typing import Any
 
 import mode
 
+from batchline.metrics import Metrics
 from schemas.settings import Settings
 from store import ResultsStore
+from streams.chunk_handler import ChunkHandler
+from streams.finishing import BatchFinisher
+from streams.outputs import KafkaOutputs
+from streams.progress_handler import ProgressHandler
+from streams.reconciler import Reconciler
+from streams.topics import TopicNames
+from streams.transform_service import TransformService, transform_group_id
 from transforms import PipelineRegistry
-
-log = logging.getLogger(__name__)
-STATUS_TTL_S = 0.5
-STATUS_CACHE_SIZE = 10_000
 
 
 class WorkerResources(mode.Service):
-    def __init__(self, settings: Settings, registry: PipelineRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        progress_table: MutableMapping[Any, Any],
+        registry: PipelineRegistry | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings
-        self._registry = registry
+        self.metrics = metrics
+        self.topics = TopicNames(settings.topic_prefix)
+        # Loaded here, so that a broken spec stops the worker before it joins any group.
+        self.registry = registry or PipelineRegistry.load(
+            settings.pipelines_dir, hash_secret=settings.hash_secret.get_secret_value().encode()
+        )
+        self._progress_table = progress_table
+        self._ready = asyncio.Event()
         self._store: ResultsStore | None = None
-        self._store_lock = asyncio.Lock()
-        self._processing: dict[str, float] = {}
+        self._outputs: KafkaOutputs | None = None
+        self.transform: TransformService | None = None
+        self.progress: ProgressHandler | None = None
+        self.reconciler: Reconciler | None = None
 
-    @property
-    def registry(self) -> PipelineRegistry:
-        if self._registry is None:
-            self._registry = PipelineRegistry.load(
-                self.settings.pipelines_dir,
-                hash_secret=self.settings.hash_secret.get_secret_value().encode(),
-            )
-        return self._registry
+    async def on_start(self) -> None:
+        settings = self.settings
+        self._store = store = await ResultsStore.connect(settings.store_url)
+        self._outputs = outputs = KafkaOutputs(settings.kafka_bootstrap)
+        await outputs.start()
+        finisher = BatchFinisher(
+            store=store, outputs=outputs, metrics=self.metrics, status_topic=self.topics.status
+        )
+        chunks = ChunkHandler(
+            store=store,
+            registry=self.registry,
+            outputs=outputs,
+            metrics=self.metrics,
+            topics=self.topics,
+            secret=settings.chunk_secret.get_secret_value().encode(),
+        )
+        self.progress = ProgressHandler(
+            store=store, table=self._progress_table, finisher=finisher, metrics=self.metrics
+        )
+        self.reconciler = Reconciler(
+            store=store,
+            chunks=chunks,
+            outputs=outputs,
+            finisher=finisher,
+            metrics=self.metrics,
+            topics=self.topics,
+            bootstrap=settings.kafka_bootstrap,
+            stall_s=settings.reconcile_after_s,
+        )
+        self.transform = TransformService(
+            handler=chunks,
+            metrics=self.metrics,
+            bootstrap=settings.kafka_bootstrap,
+            topic=self.topics.requests,
+            group_id=transform_group_id(settings.topic_prefix),
+        )
+        await self.add_runtime_dependency(self.transform)
+        self._ready.set()
 
-    def recently_processing(self, batch_id: str) -> bool:
-        """True if this worker saw the batch processing less than STATUS_TTL_S ago.
-
-        Spares a store read for each chunk of a running batch; a cancel is then noticed by
-        this worker's skip check at most STATUS_TTL_S late (the batch is final at once).
-        """
-        seen = self._processing.get(batch_id)
-        return seen is not None and time.monotonic() - seen < STATUS_TTL_S
-
-    def remember_processing(self, batch_id: str) -> None:
-        if len(self._processing) >= STATUS_CACHE_SIZE:
-            self._processing.clear()
-        self._processing[batch_id] = time.monotonic()
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
 
     async def store(self) -> ResultsStore:
-        if self._store is None:
-            async with self._store_lock:
-                if self._store is None:
-                    self._store = await ResultsStore.connect(self.settings.store_url)
+        await self._ready.wait()
+        assert self._store is not None  # noqa: S101 - set before ready
         return self._store
 
     async def on_stop(self) -> None:
+        if self.transform is not None:
+            await self.transform.stop()
+        if self._outputs is not None:
+            await self._outputs.stop()
+            self._outputs = None
         if self._store is not None:
             await self._store.close()
             self._store = None

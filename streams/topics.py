@@ -7,7 +7,7 @@ outside this repo. Names are ``<BATCHLINE_TOPIC_PREFIX>.<role>``; payloads are i
 |--------------|------------------------|------------------|------------------------------------|
 | requests     | batch ID or ID/chunk   | ChunkEvent       | input chunks                       |
 | results      | batch ID               | ResultChunkEvent | output chunks (may repeat a chunk) |
-| progress     | batch ID               | ChunkDoneEvent   | internal: chunk counts re-keyed    |
+| progress     | batch ID               | ChunksDoneEvent  | internal: chunk counts re-keyed    |
 | control      | batch ID               | CancelCommand    | cancel requests                    |
 | status       | batch ID               | BatchStatusEvent | compacted: latest state of a batch |
 | dead-letters | batch ID when known    | DeadLetterEvent  | undecodable or failed chunks       |

@@ -17,7 +17,7 @@ from prometheus_client import start_http_server
 from batchline.errors import BatchlineError
 from batchline.logs import logging_config
 from schemas.settings import Settings
-from streams.app import TABLES, build_app, worker_data_dir, worker_group_id
+from streams.app import TABLES, worker_data_dir, worker_group_id
 from streams.errors import TopicCreationFailed
 from streams.topics import (
     TopicNames,
@@ -25,6 +25,7 @@ from streams.topics import (
     ensure_worker_topics,
     wait_for_group_coordinator,
 )
+from streams.wiring import build_worker
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def run_worker(settings: Settings) -> None:
             f"{exc}. Fix the broker's policy or create the topics yourself (see the README's "
             "Topics section), then start the worker again."
         ) from None
-    streams_app = build_app(settings)  # loads and validates every pipeline spec first
+    streams_app, resources = build_worker(settings)  # validates every pipeline spec first
     try:
         server, _ = start_http_server(
             settings.worker_metrics_port,
@@ -91,7 +92,7 @@ def run_worker(settings: Settings) -> None:
     try:
         worker = Worker(
             streams_app.app,
-            streams_app.resources,
+            resources,
             loglevel=settings.log_level,
             redirect_stdouts=False,
             logging_config=logging_config(settings.log_level),

@@ -114,7 +114,7 @@ async def create_batch(
 )
 async def read_batch(batch_id: str, state: State, caller: Caller) -> BatchStatus:
     """Get the status of a batch processing job."""
-    return await live_status(state, await owned_batch(state, caller, batch_id))
+    return live_status(await owned_batch(state, caller, batch_id))
 
 
 @router.get(
@@ -192,7 +192,7 @@ async def cancel_batch(batch_id: str, state: State, caller: Caller) -> Response:
     try:
         command = CancelCommand(batch_id=batch_id, requested_at=datetime.now(UTC))
         await state.publisher.send_all(
-            state.topics.control, [(batch_id.encode(), command.to_bytes())]
+            state.topics.control, [(batch_id.encode(), command.to_bytes(), [])]
         )
         event = await asyncio.wait_for(asyncio.shield(future), CANCEL_WAIT_S)
     except TimeoutError:

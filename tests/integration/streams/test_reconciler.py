@@ -1,4 +1,4 @@
-"""The reconciler finishes batches whose chunks a consumer skipped or whose counts never arrived."""
+"""The reconciler repairs batches whose chunks a consumer skipped or whose counts never arrived."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from store import BatchRecord, NewBatch, ResultsStore
 from streams.reconciler import NEVER_PUBLISHED_REASON
 from streams.topics import TopicNames, ensure_topics
+from streams.transform_service import transform_group_id
 from tests.integration.stack import StackFactory
 from tests.integration.store.builders import new_batch
 from tests.integration.streams.kafka_io import amount_of_row, publish_batch, synthetic_items
@@ -68,7 +69,7 @@ async def test_chunks_the_consumer_never_delivered_are_read_again_and_the_batch_
         batch_id = accepted.json()["batch_id"]
         await _skip_everything_published(
             kafka_bootstrap,
-            f"{prefix}-worker",
+            transform_group_id(prefix),
             TopicNames(prefix).requests,
             int(stack.env["BATCHLINE_PARTITIONS"]),
         )
@@ -105,7 +106,7 @@ def _five_item_batch(batch_id: str, created_at: datetime) -> NewBatch:
     )
 
 
-async def test_batch_whose_counts_never_arrived_is_finished_from_the_store(
+async def test_stored_chunks_whose_counts_never_arrived_are_counted_again_and_end_the_batch(
     make_stack: StackFactory,
 ) -> None:
     stack = make_stack(BATCHLINE_RECONCILE_AFTER_S="2")
@@ -127,7 +128,7 @@ async def test_batch_whose_counts_never_arrived_is_finished_from_the_store(
 
     assert batch is not None, stack.logs()
     assert (batch.status, batch.processed, batch.filtered, batch.invalid) == ("completed", 3, 2, 1)
-    assert "reconciler finished a batch from the store" in stack.logs()
+    assert "reconciler counts stored chunks again" in stack.logs()
     assert abandoned is not None
     assert (abandoned.status, abandoned.reason) == ("failed", NEVER_PUBLISHED_REASON)
 
@@ -146,7 +147,7 @@ async def test_producer_chunks_the_consumer_skipped_are_found_on_the_topic(
         kafka_bootstrap, topics.requests, batch_id, synthetic_items(100), batch_size=10
     )
     await _skip_everything_published(
-        kafka_bootstrap, f"{prefix}-worker", topics.requests, partitions
+        kafka_bootstrap, transform_group_id(prefix), topics.requests, partitions
     )
     store = await ResultsStore.connect(stack.store_url)
     try:

@@ -55,10 +55,7 @@ async def test_the_worker_groups_changelog_and_leader_topics_exist_before_faust_
         **{topic: [True] * 4 for topic in changelogs},
         leader_topic: [True],
     }
-    assert changelogs == [
-        f"{group_id}-progress-changelog",
-        f"{group_id}-chunks-done-changelog",
-    ]
+    assert changelogs == [f"{group_id}-progress-changelog"]
     policies = await _config(kafka_bootstrap, changelogs, "cleanup.policy")
     assert policies == dict.fromkeys(changelogs, "compact")
 

@@ -1,10 +1,10 @@
-"""Counts of a batch from its stored chunks: items by chunk size, filtered = items - results."""
+"""Counts of each stored chunk: items by chunk size, filtered = items - results."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from store import BatchRecord, counts_from_chunks
+from store import BatchRecord, StoredChunkCounts, stored_chunk_counts
 
 
 def _batch(total: int, batch_size: int) -> BatchRecord:
@@ -35,10 +35,13 @@ def _batch(total: int, batch_size: int) -> BatchRecord:
 
 def test_the_short_last_chunk_counts_only_its_own_items() -> None:
     # 25 items in chunks of 10: rows 0-9, 10-19 and the short 20-24.
-    counts = counts_from_chunks(_batch(25, 10), [(20, 4, 1), (0, 10, 0)])
+    counts = stored_chunk_counts(_batch(25, 10), [(20, 4, 1), (0, 10, 0)])
 
-    assert (counts.items, counts.processed, counts.filtered, counts.invalid) == (15, 14, 1, 1)
+    assert counts == [
+        StoredChunkCounts(chunk_index=2, processed=4, filtered=1, invalid=1),
+        StoredChunkCounts(chunk_index=0, processed=10, filtered=0, invalid=0),
+    ]
 
 
 def test_no_stored_chunk_counts_nothing() -> None:
-    assert counts_from_chunks(_batch(25, 10), []).items == 0
+    assert stored_chunk_counts(_batch(25, 10), []) == []

@@ -1,0 +1,509 @@
+"""The transform handler: a group of requests-topic messages in, one decision per message out.
+
+Per message the decision is explicit: transform it, skip it (its batch is already finished,
+e.g. cancelled), or dead-letter it (it does not decode, fails admission, or fails for good).
+Per group the effects are few: one store transaction for every transformed chunk, then one round
+of sends (a result chunk per chunk, one progress message per batch, the dead letters), all in
+flight at once. Every effect is idempotent by (batch ID, chunk index), so a group delivered
+twice after a crash or rebalance is stored and counted once.
+
+``prepare`` (decode, admit, transform, encode) and ``apply`` (store, send) are separate so that
+the consumer can prepare the next group while the previous group's writes are in flight.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from batchline.metrics import Metrics
+from schemas import jsonio
+from schemas.events import (
+    ChunkCounts,
+    ChunkEvent,
+    ChunkFailedEvent,
+    ChunksDoneEvent,
+    DeadLetterEvent,
+    decode,
+)
+from store import BatchRecord, EncodedChunk, NewBatch, StoreError, encode_chunk
+from streams.admission import (
+    REFUSAL_MESSAGES,
+    DeadLetterCode,
+    check_chunk,
+    implied_shape,
+    producer_batch,
+    shape_of,
+    signature_required,
+)
+from streams.outputs import Outgoing, Outputs
+from streams.retry import GaveUp, retry_transient
+from streams.signing import Headers, has_valid_signature
+from streams.topics import TopicNames
+from transforms import PipelineRegistry, TransformsError
+
+log = logging.getLogger(__name__)
+# A running batch's stored status is looked up again after this long, so that a cancel is
+# noticed by the skip check at most this late (the batch itself is final at once).
+STATUS_TTL_S = 0.5
+STATUS_CACHE_SIZE = 10_000
+
+
+class ChunkStore(Protocol):
+    """The part of the results store the transform handler uses."""
+
+    async def get_batches(self, batch_ids: Collection[str]) -> dict[str, BatchRecord]: ...
+
+    async def ensure_batch(self, batch: NewBatch) -> BatchRecord: ...
+
+    async def put_chunk_group(
+        self, group: Sequence[EncodedChunk], started: Collection[str], now: datetime
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SourceMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Headers = ()
+
+    def where(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    position: int  # of the message in its group
+    message: SourceMessage
+    code: DeadLetterCode
+    error_type: str
+    error: str
+    batch_id: str | None = None
+    chunk_index: int | None = None
+    # Only a chunk that proved it belongs to its batch (admitted) may fail it.
+    fails_batch: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Transformed:
+    position: int
+    message: SourceMessage
+    chunk: ChunkEvent
+    batch: BatchRecord
+    encoded: EncodedChunk
+    counts: ChunkCounts
+
+
+@dataclass(slots=True)
+class PreparedGroup:
+    transformed: list[Transformed] = field(default_factory=list)
+    letters: list[DeadLetter] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+
+def describe_error(exc: Exception) -> str:
+    """A message about the failure that never repeats the input it failed on."""
+    if isinstance(exc, ValidationError):
+        problems = sorted(
+            {f"{'.'.join(map(str, e['loc'])) or '$'}: {e['type']}" for e in exc.errors()}
+        )
+        return "Invalid chunk message: " + "; ".join(problems[:10])
+    if isinstance(exc, jsonio.JSONDecodeError):
+        return str(exc)
+    return f"{type(exc).__name__} while transforming the chunk"
+
+
+def result_chunk_bytes(chunk: ChunkEvent, encoded: EncodedChunk) -> bytes:
+    """The ResultChunkEvent of a chunk, assembled around the results and errors JSON the store
+    gets, so that they are encoded once (equal to ``ResultChunkEvent(...).to_bytes()``)."""
+    head = jsonio.dumps(
+        {
+            "schema_version": 1,
+            "batch_id": chunk.batch_id,
+            "chunk_index": chunk.chunk_index,
+            "chunk_count": chunk.chunk_count,
+            "first_row": chunk.first_row,
+        }
+    )
+    return b"".join(
+        (head[:-1], b',"results":', encoded.results_json, b',"errors":', encoded.errors_json, b"}")
+    )
+
+
+class BatchCache:
+    """Batch records read recently, so that a running batch costs a store read per
+    STATUS_TTL_S rather than per chunk."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, tuple[float, BatchRecord]] = {}
+
+    def fresh(self, batch_id: str) -> BatchRecord | None:
+        found = self._records.get(batch_id)
+        if found is None or time.monotonic() - found[0] >= STATUS_TTL_S:
+            return None
+        return found[1]
+
+    def put(self, batch: BatchRecord) -> None:
+        if len(self._records) >= STATUS_CACHE_SIZE:
+            self._records.clear()
+        self._records[batch.batch_id] = (time.monotonic(), batch)
+
+    def mark_processing(self, batch_ids: Collection[str]) -> None:
+        for batch_id in batch_ids:
+            found = self._records.get(batch_id)
+            if found is not None and found[1].status == "queued":
+                batch = dataclasses.replace(found[1], status="processing")
+                self._records[batch_id] = (found[0], batch)
+
+
+class ChunkHandler:
+    def __init__(
+        self,
+        *,
+        store: ChunkStore,
+        registry: PipelineRegistry,
+        outputs: Outputs,
+        metrics: Metrics,
+        topics: TopicNames,
+        secret: bytes,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._outputs = outputs
+        self._metrics = metrics
+        self._topics = topics
+        self._secret = secret
+        self._batches = BatchCache()
+
+    async def handle(self, messages: Sequence[SourceMessage]) -> list[str]:
+        """Processes a group of messages; returns the decision for each, in order."""
+        prepared = await self.prepare(messages)
+        await self.apply(prepared)
+        return prepared.decisions
+
+    # prepare: decode, admit, transform, encode (CPU, and store reads only)
+
+    async def prepare(self, messages: Sequence[SourceMessage]) -> PreparedGroup:
+        group = PreparedGroup(decisions=[""] * len(messages))
+        decoded: list[tuple[int, SourceMessage, ChunkEvent]] = []
+        for position, message in enumerate(messages):
+            try:
+                decoded.append((position, message, decode(ChunkEvent, message.value)))
+            except (jsonio.JSONDecodeError, ValidationError) as exc:
+                # Fails nobody's batch: an undecodable message proves nothing about its key.
+                code = (
+                    DeadLetterCode.INVALID_CHUNK
+                    if isinstance(exc, ValidationError)
+                    else DeadLetterCode.UNDECODABLE
+                )
+                self._letter(
+                    group,
+                    DeadLetter(position, message, code, type(exc).__name__, describe_error(exc)),
+                )
+        batches = await self._lookup({chunk.batch_id for _, _, chunk in decoded})
+        for position, message, chunk in decoded:
+            batch = await self._admit(group, position, message, chunk, batches)
+            if batch is None:
+                continue
+            if batch.finished:
+                group.decisions[position] = "skipped"
+                log.info(
+                    "chunk skipped",
+                    extra=_log_fields(chunk, message, reason=batch.status),
+                )
+                continue
+            self._transform(group, position, message, chunk, batch)
+        return group
+
+    async def _lookup(self, batch_ids: set[str]) -> dict[str, BatchRecord]:
+        found: dict[str, BatchRecord] = {}
+        stale = set()
+        for batch_id in batch_ids:
+            cached = self._batches.fresh(batch_id)
+            if cached is None:
+                stale.add(batch_id)
+            else:
+                found[batch_id] = cached
+        if stale:
+            read = await retry_transient("read batches", lambda: self._store.get_batches(stale))
+            for batch in read.values():
+                self._batches.put(batch)
+            found.update(read)
+        return found
+
+    async def _admit(
+        self,
+        group: PreparedGroup,
+        position: int,
+        message: SourceMessage,
+        chunk: ChunkEvent,
+        batches: dict[str, BatchRecord],
+    ) -> BatchRecord | None:
+        """The chunk's batch if the chunk may be processed; else dead-letters it (None)."""
+        signed = has_valid_signature(self._secret, message.key, message.value, message.headers)
+        batch = batches.get(chunk.batch_id)
+        if batch is None:
+            if signed:
+                self._refuse(group, position, message, chunk, DeadLetterCode.UNKNOWN_BATCH)
+                return None
+            shape = implied_shape(chunk)
+            if isinstance(shape, DeadLetterCode):
+                self._refuse(group, position, message, chunk, shape)
+                return None
+            # Straight from an event-driven producer: its first admitted chunk registers it.
+            new = producer_batch(chunk, shape, datetime.now(UTC))
+            batch = await retry_transient("register batch", lambda: self._store.ensure_batch(new))
+            batches[batch.batch_id] = batch
+            self._batches.put(batch)
+        elif signature_required(batch) and not signed:
+            self._refuse(group, position, message, chunk, DeadLetterCode.BAD_SIGNATURE)
+            return None
+        code = check_chunk(chunk, shape_of(batch))
+        if code is not None:
+            self._refuse(group, position, message, chunk, code)
+            return None
+        return batch
+
+    def _refuse(
+        self,
+        group: PreparedGroup,
+        position: int,
+        message: SourceMessage,
+        chunk: ChunkEvent,
+        code: DeadLetterCode,
+    ) -> None:
+        self._letter(
+            group,
+            DeadLetter(
+                position,
+                message,
+                code,
+                "ChunkRefused",
+                REFUSAL_MESSAGES.get(code, code.value),
+                batch_id=chunk.batch_id,
+                chunk_index=chunk.chunk_index,
+            ),
+        )
+
+    def _transform(
+        self,
+        group: PreparedGroup,
+        position: int,
+        message: SourceMessage,
+        chunk: ChunkEvent,
+        batch: BatchRecord,
+    ) -> None:
+        try:
+            pipeline = self._registry.get(chunk.pipeline)
+            outcome = pipeline.run(chunk.items, chunk.first_row, chunk.duplicate_rows)
+            errors = [error.as_dict() for error in outcome.errors]
+            encoded = encode_chunk(
+                chunk.batch_id, chunk.chunk_index, chunk.first_row, outcome.results, errors
+            )
+        except Exception as exc:  # noqa: BLE001 - a chunk that breaks the engine is a dead letter
+            self._letter(
+                group,
+                DeadLetter(
+                    position,
+                    message,
+                    DeadLetterCode.PIPELINE_FAILED,
+                    type(exc).__name__,
+                    _pipeline_error(exc),
+                    batch_id=chunk.batch_id,
+                    chunk_index=chunk.chunk_index,
+                    fails_batch=True,
+                ),
+            )
+            return
+        counts = ChunkCounts(
+            chunk_index=chunk.chunk_index,
+            processed=outcome.processed,
+            filtered=outcome.filtered + len(errors),
+            invalid=len(errors),
+        )
+        group.transformed.append(Transformed(position, message, chunk, batch, encoded, counts))
+        group.decisions[position] = "transformed"
+
+    def _letter(self, group: PreparedGroup, letter: DeadLetter) -> None:
+        group.letters.append(letter)
+        group.decisions[letter.position] = "dead-lettered"
+
+    # apply: one store transaction, one round of sends
+
+    async def apply(self, group: PreparedGroup) -> None:
+        now = datetime.now(UTC)
+        stored = await self._store_group(group, now)
+        outgoing = [
+            Outgoing(
+                self._topics.results,
+                item.chunk.batch_id.encode(),
+                result_chunk_bytes(item.chunk, item.encoded),
+            )
+            for item in stored
+        ]
+        outgoing.extend(self._progress_messages(stored, now))
+        for letter in group.letters:
+            outgoing.extend(self._dead_letter_messages(letter, now))
+        if outgoing:
+            await retry_transient("send outputs", lambda: self._outputs.send(outgoing))
+        self._count(group, stored)
+
+    async def _store_group(self, group: PreparedGroup, now: datetime) -> list[Transformed]:
+        """Stores the group's chunks in one transaction. Should the store refuse the group, each
+        chunk is tried on its own and the ones it refuses are dead-lettered."""
+        items = group.transformed
+        if not items:
+            return []
+        try:
+            await self._put(items, now)
+            return items
+        except (GaveUp, StoreError, ValueError, OverflowError) as exc:
+            log.warning(
+                "chunk group refused; storing its chunks one by one",
+                extra={"error_type": type(exc).__name__, "chunks": len(items)},
+            )
+        kept = []
+        for item in items:
+            try:
+                await self._put([item], now)
+                kept.append(item)
+            except (GaveUp, StoreError, ValueError, OverflowError) as exc:
+                code = (
+                    DeadLetterCode.GAVE_UP
+                    if isinstance(exc, GaveUp)
+                    else DeadLetterCode.STORE_REFUSED
+                )
+                self._letter(
+                    group,
+                    DeadLetter(
+                        item.position,
+                        item.message,
+                        code,
+                        type(exc).__name__,
+                        "The results store refused the chunk",
+                        batch_id=item.chunk.batch_id,
+                        chunk_index=item.chunk.chunk_index,
+                        fails_batch=True,
+                    ),
+                )
+        return kept
+
+    async def _put(self, items: Sequence[Transformed], now: datetime) -> None:
+        started = {item.batch.batch_id for item in items if item.batch.status == "queued"}
+        encoded = [item.encoded for item in items]
+        await retry_transient(
+            "store chunk group", lambda: self._store.put_chunk_group(encoded, started, now)
+        )
+        self._metrics.store_transactions.labels(kind="chunk_group").inc()
+        self._batches.mark_processing(started)
+
+    def _progress_messages(self, stored: Sequence[Transformed], now: datetime) -> list[Outgoing]:
+        """One ChunksDoneEvent per batch of the group."""
+        by_batch: dict[str, list[Transformed]] = {}
+        for item in stored:
+            by_batch.setdefault(item.chunk.batch_id, []).append(item)
+        messages = []
+        for batch_id, items in by_batch.items():
+            first = items[0].chunk
+            event = ChunksDoneEvent(
+                batch_id=batch_id,
+                chunk_count=first.chunk_count,
+                total=first.total,
+                on_invalid=first.on_invalid,
+                chunks=[item.counts for item in items],
+                at=now,
+            )
+            messages.append(Outgoing(self._topics.progress, batch_id.encode(), event.to_bytes()))
+        return messages
+
+    def _dead_letter_messages(self, letter: DeadLetter, now: datetime) -> list[Outgoing]:
+        message = letter.message
+        event = DeadLetterEvent(
+            source_topic=message.topic,
+            source_partition=message.partition,
+            source_offset=message.offset,
+            batch_id=letter.batch_id,
+            chunk_index=letter.chunk_index,
+            code=letter.code.value,
+            error_type=letter.error_type,
+            error=letter.error,
+            at=now,
+        )
+        key = letter.batch_id.encode() if letter.batch_id else None
+        messages = [Outgoing(self._topics.dead_letters, key, event.to_bytes())]
+        if letter.fails_batch and letter.batch_id is not None:
+            failed = ChunkFailedEvent(
+                batch_id=letter.batch_id,
+                chunk_index=letter.chunk_index,
+                reason=letter.error,
+                at=now,
+            )
+            messages.append(Outgoing(self._topics.progress, key, failed.to_bytes()))
+        self._metrics.errors.labels(error_type="dead_letter").inc()
+        self._metrics.dead_letters.labels(code=letter.code.value).inc()
+        log.warning(
+            "chunk dead-lettered",
+            extra={
+                "source": message.where(),
+                "batch_id": letter.batch_id,
+                "chunk_index": letter.chunk_index,
+                "code": letter.code.value,
+                "error_type": letter.error_type,
+            },
+        )
+        return messages
+
+    def _count(self, group: PreparedGroup, stored: Sequence[Transformed]) -> None:
+        if not stored:
+            return
+        metrics = self._metrics
+        processed = sum(item.counts.processed for item in stored)
+        filtered = sum(item.counts.filtered for item in stored)
+        invalid = sum(item.counts.invalid for item in stored)
+        metrics.processed.labels(stage="transformed").inc(processed)
+        metrics.filtered.labels(stage="transformed").inc(filtered)
+        if invalid:
+            metrics.errors.labels(error_type="validation").inc(invalid)
+        metrics.group_size.observe(len(stored))
+        elapsed_s = time.perf_counter() - group.started
+        chunk_duration = metrics.duration.labels(scope="chunk")
+        for _ in stored:
+            chunk_duration.observe(elapsed_s / len(stored))
+        first = stored[0].message
+        log.info(
+            "chunk group transformed",
+            extra={
+                "chunks": len(stored),
+                "batches": len({item.chunk.batch_id for item in stored}),
+                "source": first.where(),
+                "processed": processed,
+                "filtered": filtered,
+                "duration_ms": round(elapsed_s * 1000, 3),
+            },
+        )
+
+
+def _pipeline_error(exc: Exception) -> str:
+    if isinstance(exc, TransformsError):
+        return str(exc)  # names the pipeline reference problem, never a record value
+    return describe_error(exc)
+
+
+def _log_fields(chunk: ChunkEvent, message: SourceMessage, **more: object) -> dict[str, object]:
+    return {
+        "batch_id": chunk.batch_id,
+        "chunk_index": chunk.chunk_index,
+        "source": message.where(),
+        **more,
+    }

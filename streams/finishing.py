@@ -1,0 +1,108 @@
+"""Ending a batch: the one place that decides a finished batch's status and makes it final.
+
+The progress table is the authority for a batch's counts and for when it is done (see
+streams.progress_handler); the store's batch row is a projection of it, written here when the
+batch ends (and as live counts while it runs). The progress agent and the reconciler both end
+batches through this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from batchline.metrics import Metrics
+from schemas.events import BatchStatusEvent
+from store import BatchRecord
+from streams.outputs import Outgoing, Outputs
+from streams.retry import retry_transient
+
+log = logging.getLogger(__name__)
+REJECTED_REASON = "Invalid records in a batch with on_invalid=reject; see the batch's errors"
+
+
+def final_status(on_invalid: str, invalid: int) -> tuple[str, str | None]:
+    """The status of a batch whose every chunk was counted, and its reason: with
+    on_invalid=reject, one invalid record fails the whole batch."""
+    if invalid > 0 and on_invalid == "reject":
+        return "failed", REJECTED_REASON
+    return "completed", None
+
+
+class FinishingStore(Protocol):
+    async def finish_batch(
+        self,
+        batch_id: str,
+        status: str,
+        processed: int,
+        filtered: int,
+        invalid: int,
+        completed_at: datetime,
+        reason: str | None = None,
+    ) -> bool: ...
+
+    async def get_batch(self, batch_id: str) -> BatchRecord | None: ...
+
+
+class BatchFinisher:
+    def __init__(
+        self, *, store: FinishingStore, outputs: Outputs, metrics: Metrics, status_topic: str
+    ) -> None:
+        self._store = store
+        self._outputs = outputs
+        self._metrics = metrics
+        self._status_topic = status_topic
+
+    async def finish(
+        self,
+        batch_id: str,
+        status: str,
+        counts: Sequence[int],
+        reason: str | None,
+        chunks_done: int,
+    ) -> BatchRecord | None:
+        """Makes the batch final in the store (once) and announces the stored state."""
+        processed, filtered, invalid = counts
+        now = datetime.now(UTC)
+        finished_now = await retry_transient(
+            "finish batch",
+            lambda: self._store.finish_batch(
+                batch_id, status, processed, filtered, invalid, now, reason
+            ),
+        )
+        self._metrics.store_transactions.labels(kind="finish").inc()
+        # Announced from the store, which keeps the first ending: when another path finished
+        # the batch first (a cancel, say), its status is the one repeated, not this one.
+        stored = await self.announce(batch_id, chunks_done=chunks_done)
+        if finished_now and stored is not None:
+            if stored.duration is not None:
+                self._metrics.duration.labels(scope="batch").observe(stored.duration)
+            if stored.status == "failed":
+                self._metrics.errors.labels(error_type="batch_failed").inc()
+            log.info("batch finished", extra={"batch_id": batch_id, "status": stored.status})
+        return stored
+
+    async def announce(self, batch_id: str, chunks_done: int | None = None) -> BatchRecord | None:
+        """Sends the stored final state of a batch on the status topic (idempotent)."""
+        batch = await retry_transient("read batch", lambda: self._store.get_batch(batch_id))
+        if batch is None or not batch.finished:
+            return batch
+        if chunks_done is None:
+            chunks_done = batch.chunk_count if batch.status == "completed" else 0
+        event = BatchStatusEvent(
+            batch_id=batch_id,
+            status=batch.status,
+            total=batch.total,
+            processed=batch.processed,
+            filtered=batch.filtered,
+            invalid=batch.invalid,
+            chunks_done=chunks_done,
+            chunk_count=batch.chunk_count,
+            reason=batch.reason,
+            at=batch.completed_at or datetime.now(UTC),
+        )
+        message = Outgoing(self._status_topic, batch_id.encode(), event.to_bytes())
+        await retry_transient("send status", lambda: self._outputs.send([message]))
+        return batch

@@ -1,0 +1,183 @@
+"""The progress handler: folds a group of progress and control messages into one table update
+per batch, and ends batches.
+
+The ``progress`` table, partitioned by batch ID like the progress and control topics, is the one
+authority for a batch's counts and for when it is done. Its value per batch holds the counts and
+a bitmap of the chunks already counted, in one record, so a chunk reported twice is counted once
+and a crash can never leave a chunk marked but not counted. The store's batch row is a
+projection: live counts once per group, the final state when the batch ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from batchline.metrics import Metrics
+from schemas import jsonio
+from schemas.events import CancelCommand, ChunkCounts, ChunkFailedEvent, ChunksDoneEvent, decode
+from store import BatchRecord
+from streams.finishing import BatchFinisher, final_status
+from streams.retry import GaveUp, retry_transient
+
+log = logging.getLogger(__name__)
+ProgressEvent = ChunksDoneEvent | ChunkFailedEvent | CancelCommand
+_KINDS: dict[str, type[ProgressEvent]] = {
+    "chunks_done": ChunksDoneEvent,
+    "chunk_failed": ChunkFailedEvent,
+    "cancel": CancelCommand,
+}
+
+
+class ProgressStore(Protocol):
+    async def get_batch(self, batch_id: str) -> BatchRecord | None: ...
+
+    async def record_progress(self, counts: Sequence[tuple[str, int, int, int]]) -> None: ...
+
+
+def new_state(batch: BatchRecord) -> dict[str, Any]:
+    return {
+        "status": "processing" if not batch.finished else batch.status,
+        "total": batch.total,
+        "chunk_count": batch.chunk_count,
+        "on_invalid": batch.on_invalid,
+        "done": 0,
+        "processed": 0,
+        "filtered": 0,
+        "invalid": 0,
+        "marks": "0",
+    }
+
+
+def count_chunks(state: dict[str, Any], chunks: Iterable[ChunkCounts]) -> dict[str, Any]:
+    """The state with every chunk not yet counted added (chunks outside the batch ignored)."""
+    marks = int(state["marks"], 16)
+    state = dict(state)
+    for chunk in chunks:
+        bit = 1 << chunk.chunk_index
+        if chunk.chunk_index >= state["chunk_count"] or marks & bit:
+            continue
+        marks |= bit
+        state["done"] += 1
+        state["processed"] += chunk.processed
+        state["filtered"] += chunk.filtered
+        state["invalid"] += chunk.invalid
+    state["marks"] = format(marks, "x")
+    return state
+
+
+def decode_progress(payload: bytes) -> ProgressEvent | None:
+    try:
+        message = jsonio.loads(payload)
+        kind = message.get("kind") if isinstance(message, dict) else None
+        model = _KINDS.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            log.warning("progress message of unknown kind ignored")
+            return None
+        return decode(model, payload)
+    except (jsonio.JSONDecodeError, ValidationError) as exc:
+        log.warning("progress message ignored", extra={"error_type": type(exc).__name__})
+        return None
+
+
+class ProgressHandler:
+    def __init__(
+        self,
+        *,
+        store: ProgressStore,
+        table: MutableMapping[Any, Any],
+        finisher: BatchFinisher,
+        metrics: Metrics,
+    ) -> None:
+        self._store = store
+        self._table = table
+        self._finisher = finisher
+        self._metrics = metrics
+
+    async def handle_group(
+        self, payloads: Sequence[bytes], focus: Callable[[str], bool] = lambda _: True
+    ) -> dict[str, str]:
+        """Applies a group of messages; returns the decision per batch (for logs and tests).
+
+        ``focus(batch_id)`` points the table at the batch's own partition before its state is
+        read or written (Faust files a table write under the current event's partition); it
+        answers False when no message of the group is keyed by that batch ID, and then the
+        batch's messages are ignored: a message keyed otherwise than its batch would put the
+        batch's state on a partition another worker may own.
+        """
+        by_batch: dict[str, list[ProgressEvent]] = {}
+        for payload in payloads:
+            event = decode_progress(payload)
+            if event is not None:
+                by_batch.setdefault(event.batch_id, []).append(event)
+        decisions: dict[str, str] = {}
+        live: list[tuple[str, int, int, int]] = []
+        for batch_id, events in by_batch.items():
+            if not focus(batch_id):
+                log.warning(
+                    "progress message keyed otherwise ignored", extra={"batch_id": batch_id}
+                )
+                decisions[batch_id] = "ignored"
+                continue
+            try:
+                decision, state = await self._apply(batch_id, events)
+            except GaveUp:
+                # The store stayed away; the table is untouched, and the reconciler counts
+                # this batch's stored chunks again once it is back.
+                log.warning("progress not applied", extra={"batch_id": batch_id})
+                decisions[batch_id] = "deferred"
+                continue
+            decisions[batch_id] = decision
+            if decision == "counted" and state is not None:
+                live.append((batch_id, state["processed"], state["filtered"], state["invalid"]))
+        if live:
+            try:
+                await retry_transient("record progress", lambda: self._store.record_progress(live))
+                self._metrics.store_transactions.labels(kind="progress").inc()
+            except GaveUp:
+                log.warning("live counts not recorded", extra={"batches": len(live)})
+        return decisions
+
+    async def _apply(
+        self, batch_id: str, events: list[ProgressEvent]
+    ) -> tuple[str, dict[str, Any] | None]:
+        key = batch_id.encode()
+        state: dict[str, Any] | None = self._table.get(key)
+        if state is None:
+            # Not in the table: a batch whose first chunks these are, or a finished one whose
+            # state was pruned (the store then says it is final).
+            batch = await retry_transient("read batch", lambda: self._store.get_batch(batch_id))
+            if batch is None:
+                return "unknown", None
+            state = new_state(batch)
+        if state["status"] != "processing":
+            if any(isinstance(event, CancelCommand) for event in events):
+                # Already final: repeat its status so that a waiting cancel learns why (409).
+                await self._finisher.announce(batch_id)
+                return "refused", None
+            return "ignored", None
+        # In arrival order: whatever ends the batch first wins, and what follows it in the
+        # group finds the batch final (as it would in a later group).
+        for event in events:
+            if isinstance(event, CancelCommand):
+                return await self._end(batch_id, state, "cancelled", None), None
+            if isinstance(event, ChunkFailedEvent):
+                return await self._end(batch_id, state, "failed", event.reason), None
+            state = count_chunks(state, event.chunks)
+            if state["done"] >= state["chunk_count"]:
+                status, reason = final_status(state["on_invalid"], state["invalid"])
+                return await self._end(batch_id, state, status, reason), None
+        self._table[key] = state
+        return "counted", state
+
+    async def _end(
+        self, batch_id: str, state: dict[str, Any], status: str, reason: str | None
+    ) -> str:
+        counts = (state["processed"], state["filtered"], state["invalid"])
+        stored = await self._finisher.finish(batch_id, status, counts, reason, state["done"])
+        # Forgotten once final: later messages about the batch find its status in the store.
+        self._table.pop(batch_id.encode(), None)
+        return stored.status if stored is not None else status
