@@ -167,4 +167,5 @@ async def test_a_thousand_chunk_backlog_takes_about_one_store_transaction_per_gr
     # A full group is GROUP_MAX_CHUNKS chunks; the first fetches of a fresh consumer may be
     # smaller, so allow a few times the ideal count (1,000 chunks one at a time would be 1,000).
     assert transactions <= 4 * math.ceil(chunks / GROUP_MAX_CHUNKS), (transactions, groups)
-    assert found[("batch_reconciler_repairs_total", (("action", "reannounced"),))] == 0
+    repairs = [v for (name, _), v in found.items() if name == "batch_reconciler_repairs_total"]
+    assert sum(repairs) == 0  # a run without crashes needs no repair
