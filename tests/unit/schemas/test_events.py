@@ -40,6 +40,7 @@ def test_dead_letter_carries_where_the_message_is_not_what_it_held() -> None:
         source_topic="t",
         source_partition=1,
         source_offset=7,
+        code="undecodable",
         error_type="X",
         error="bad",
         at=datetime(2024, 1, 1, tzinfo=UTC),
