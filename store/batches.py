@@ -89,6 +89,19 @@ async def get_many(conn: AsyncConnection, batch_ids: Collection[str]) -> dict[st
     return found
 
 
+async def finished_among(conn: AsyncConnection, batch_ids: Collection[str]) -> set[str]:
+    """The IDs among ``batch_ids`` of stored batches that are finished."""
+    found: set[str] = set()
+    ids = sorted(batch_ids)
+    for start in range(0, len(ids), IDS_PER_STATEMENT):
+        stmt = select(batches.c.batch_id).where(
+            batches.c.batch_id.in_(ids[start : start + IDS_PER_STATEMENT]),
+            batches.c.status.not_in(UNFINISHED_STATUSES),
+        )
+        found.update((await conn.execute(stmt)).scalars())
+    return found
+
+
 async def record_progress(
     conn: AsyncConnection, batch_id: str, processed: int, filtered: int, invalid: int
 ) -> None:

@@ -291,15 +291,21 @@ class ResultsStore:
 
     async def put_chunk_group(
         self, group: Sequence[EncodedChunk], started: Collection[str], now: datetime
-    ) -> None:
+    ) -> set[str]:
         """One transaction for a group of transformed chunks: the batches in ``started`` go
         from queued to processing (keeping the first start), then every chunk not stored yet
-        is stored; stored copies are kept, so a group delivered twice changes nothing."""
+        is stored; stored copies are kept, so a group delivered twice changes nothing.
+
+        Chunks of a batch that is finished (cancelled, say) by the time the transaction runs
+        are not stored: their batch IDs are returned, so that nothing of them is announced.
+        """
         now = _aware(now, "now")
         async with self._write() as conn:
-            for batch_id in sorted(started):
+            finished = await batches.finished_among(conn, {chunk.batch_id for chunk in group})
+            for batch_id in sorted(set(started) - finished):
                 await batches.mark_processing(conn, batch_id, now)
-            await chunks.put_many(conn, group, now)
+            await chunks.put_many(conn, [c for c in group if c.batch_id not in finished], now)
+        return finished
 
     async def chunk_indexes(self, batch_id: str) -> set[int]:
         async with self._read() as conn:

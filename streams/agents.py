@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
+
+from faust.streams import _current_event
 
 from streams.app import StreamsApp
 from streams.resources import WorkerResources
@@ -33,7 +36,7 @@ def register_agents(sa: StreamsApp, resources: WorkerResources) -> None:
             # its table state share a partition. Faust (and its RocksDB store) files a table
             # write under the current event's partition: each batch is written with one of
             # its own events current. Events are acked after the group (take_events).
-            focus = _focus_on_own_event(stream, {event.key: event for event in events})
+            focus = _focus_on_own_event({event.key: event for event in events})
             yield await resources.progress.handle_group([e.value for e in events], focus)
 
     @app.timer(GAUGE_INTERVAL_S, name="sample-gauges")  # type: ignore[untyped-decorator]
@@ -59,12 +62,15 @@ def register_agents(sa: StreamsApp, resources: WorkerResources) -> None:
             log.info("old results purged", extra={"batches": purged})
 
 
-def _focus_on_own_event(stream: Any, by_key: dict[bytes, Any]) -> Callable[[str], bool]:
+def _focus_on_own_event(by_key: dict[bytes, Any]) -> Callable[[str], bool]:
     def focus(batch_id: str) -> bool:
         event = by_key.get(batch_id.encode())
         if event is None:
             return False
-        stream._set_current_event(event)
+        # Only the context variable that faust.streams.current_event() reads (the table and
+        # its RocksDB store do), in this task alone: setting Stream.current_event instead
+        # would make take_events() file the next incoming event under this one, and lose it.
+        _current_event.set(weakref.ref(event))
         return True
 
     return focus

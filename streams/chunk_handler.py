@@ -13,7 +13,6 @@ the consumer can prepare the next group while the previous group's writes are in
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Collection, Sequence
@@ -50,10 +49,6 @@ from streams.topics import TopicNames
 from transforms import PipelineRegistry, TransformsError
 
 log = logging.getLogger(__name__)
-# A running batch's stored status is looked up again after this long, so that a cancel is
-# noticed by the skip check at most this late (the batch itself is final at once).
-STATUS_TTL_S = 0.5
-STATUS_CACHE_SIZE = 10_000
 
 
 class ChunkStore(Protocol):
@@ -65,7 +60,7 @@ class ChunkStore(Protocol):
 
     async def put_chunk_group(
         self, group: Sequence[EncodedChunk], started: Collection[str], now: datetime
-    ) -> None: ...
+    ) -> set[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,32 +136,6 @@ def result_chunk_bytes(chunk: ChunkEvent, encoded: EncodedChunk) -> bytes:
     )
 
 
-class BatchCache:
-    """Batch records read recently, so that a running batch costs a store read per
-    STATUS_TTL_S rather than per chunk."""
-
-    def __init__(self) -> None:
-        self._records: dict[str, tuple[float, BatchRecord]] = {}
-
-    def fresh(self, batch_id: str) -> BatchRecord | None:
-        found = self._records.get(batch_id)
-        if found is None or time.monotonic() - found[0] >= STATUS_TTL_S:
-            return None
-        return found[1]
-
-    def put(self, batch: BatchRecord) -> None:
-        if len(self._records) >= STATUS_CACHE_SIZE:
-            self._records.clear()
-        self._records[batch.batch_id] = (time.monotonic(), batch)
-
-    def mark_processing(self, batch_ids: Collection[str]) -> None:
-        for batch_id in batch_ids:
-            found = self._records.get(batch_id)
-            if found is not None and found[1].status == "queued":
-                batch = dataclasses.replace(found[1], status="processing")
-                self._records[batch_id] = (found[0], batch)
-
-
 class ChunkHandler:
     def __init__(
         self,
@@ -184,7 +153,6 @@ class ChunkHandler:
         self._metrics = metrics
         self._topics = topics
         self._secret = secret
-        self._batches = BatchCache()
 
     async def handle(self, messages: Sequence[SourceMessage]) -> list[str]:
         """Processes a group of messages; returns the decision for each, in order."""
@@ -227,20 +195,11 @@ class ChunkHandler:
         return group
 
     async def _lookup(self, batch_ids: set[str]) -> dict[str, BatchRecord]:
-        found: dict[str, BatchRecord] = {}
-        stale = set()
-        for batch_id in batch_ids:
-            cached = self._batches.fresh(batch_id)
-            if cached is None:
-                stale.add(batch_id)
-            else:
-                found[batch_id] = cached
-        if stale:
-            read = await retry_transient("read batches", lambda: self._store.get_batches(stale))
-            for batch in read.values():
-                self._batches.put(batch)
-            found.update(read)
-        return found
+        # Read once per group (one query, however many chunks), so that a cancel is noticed
+        # by the next group; the store transaction checks again (see _put).
+        if not batch_ids:
+            return {}
+        return await retry_transient("read batches", lambda: self._store.get_batches(batch_ids))
 
     async def _admit(
         self,
@@ -265,7 +224,6 @@ class ChunkHandler:
             new = producer_batch(chunk, shape, datetime.now(UTC))
             batch = await retry_transient("register batch", lambda: self._store.ensure_batch(new))
             batches[batch.batch_id] = batch
-            self._batches.put(batch)
         elif signature_required(batch) and not signed:
             self._refuse(group, position, message, chunk, DeadLetterCode.BAD_SIGNATURE)
             return None
@@ -366,8 +324,7 @@ class ChunkHandler:
         if not items:
             return []
         try:
-            await self._put(items, now)
-            return items
+            return self._skip_finished(group, items, await self._put(items, now))
         except (GaveUp, StoreError, ValueError, OverflowError) as exc:
             log.warning(
                 "chunk group refused; storing its chunks one by one",
@@ -376,8 +333,7 @@ class ChunkHandler:
         kept = []
         for item in items:
             try:
-                await self._put([item], now)
-                kept.append(item)
+                kept.extend(self._skip_finished(group, [item], await self._put([item], now)))
             except (GaveUp, StoreError, ValueError, OverflowError) as exc:
                 code = (
                     DeadLetterCode.GAVE_UP
@@ -399,14 +355,28 @@ class ChunkHandler:
                 )
         return kept
 
-    async def _put(self, items: Sequence[Transformed], now: datetime) -> None:
+    async def _put(self, items: Sequence[Transformed], now: datetime) -> set[str]:
+        """Stores the chunks in one transaction; returns the batches found finished there."""
         started = {item.batch.batch_id for item in items if item.batch.status == "queued"}
         encoded = [item.encoded for item in items]
-        await retry_transient(
+        finished = await retry_transient(
             "store chunk group", lambda: self._store.put_chunk_group(encoded, started, now)
         )
         self._metrics.store_transactions.labels(kind="chunk_group").inc()
-        self._batches.mark_processing(started)
+        return finished
+
+    def _skip_finished(
+        self, group: PreparedGroup, items: Sequence[Transformed], finished: set[str]
+    ) -> list[Transformed]:
+        """The items stored; those of a batch finished (cancelled) after the group was read
+        were left out of the store, and are skipped: nothing of them is announced."""
+        kept = []
+        for item in items:
+            if item.batch.batch_id in finished:
+                group.decisions[item.position] = "skipped"
+            else:
+                kept.append(item)
+        return kept
 
     def _progress_messages(self, stored: Sequence[Transformed], now: datetime) -> list[Outgoing]:
         """One ChunksDoneEvent per batch of the group."""

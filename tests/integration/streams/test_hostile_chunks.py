@@ -7,6 +7,7 @@ import math
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
 from schemas import jsonio
@@ -16,13 +17,14 @@ from streams.topics import TopicNames
 from streams.transform_service import GROUP_MAX_CHUNKS
 from tests.integration.api.client import (
     BATCH_PATH,
+    RESPOND_ASYNC,
     api_client,
     numbered_items,
     submit_async,
     wait_finished,
 )
 from tests.integration.operations.scrape import samples, scrape, worker_metrics_url
-from tests.integration.stack import StackFactory
+from tests.integration.stack import StackFactory, new_key
 from tests.integration.streams.kafka_io import (
     final_status,
     produce,
@@ -146,7 +148,7 @@ async def test_a_chunk_index_of_2_to_the_63_is_dead_lettered_and_the_next_batch_
 async def test_a_thousand_chunk_backlog_takes_about_one_store_transaction_per_group(
     make_stack: StackFactory, kafka_bootstrap: str
 ) -> None:
-    stack = make_stack()
+    stack = make_stack(BATCHLINE_RECONCILE_AFTER_S="600")
     topics = TopicNames(stack.env["BATCHLINE_TOPIC_PREFIX"])
     batch_id, chunks = f"b-{uuid.uuid4().hex}", 1_000
     # Waiting before the worker starts, so that it reads full groups.
@@ -169,3 +171,40 @@ async def test_a_thousand_chunk_backlog_takes_about_one_store_transaction_per_gr
     assert transactions <= 4 * math.ceil(chunks / GROUP_MAX_CHUNKS), (transactions, groups)
     repairs = [v for (name, _), v in found.items() if name == "batch_reconciler_repairs_total"]
     assert sum(repairs) == 0  # a run without crashes needs no repair
+
+
+async def test_sixteen_batches_from_eight_clients_complete_with_no_repair(
+    make_stack: StackFactory,
+) -> None:
+    # The reconciler would hide a lost progress message after 30 s: give it no chance.
+    stack = make_stack(BATCHLINE_RECONCILE_AFTER_S="600")
+    worker = stack.add_worker()
+    url = stack.add_api()
+    keys = [new_key(stack.store_url, f"client-{n}-{uuid.uuid4().hex[:6]}") for n in range(8)]
+    body = jsonio.dumps({"data": numbered_items(10_000), "batch_size": 500, "parallel": True})
+
+    async def one_client(key: str) -> list[str]:
+        headers = {"X-API-Key": key, "Content-Type": "application/json", **RESPOND_ASYNC}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as client:
+            return [
+                (await client.post(BATCH_PATH, content=body)).json()["batch_id"] for _ in range(2)
+            ]
+
+    submitted = await asyncio.gather(*(one_client(key) for key in keys))
+    store = await ResultsStore.connect(stack.store_url)
+    try:
+        deadline = asyncio.get_running_loop().time() + 90
+        while True:
+            batches = await store.get_batches([b for pair in submitted for b in pair])
+            if all(batch.finished for batch in batches.values()):
+                break
+            assert asyncio.get_running_loop().time() < deadline, stack.logs()
+            await asyncio.sleep(0.5)
+    finally:
+        await store.close()
+
+    assert len(batches) == 16
+    assert {(b.status, b.processed) for b in batches.values()} == {("completed", 10_000)}
+    found = samples(scrape(worker_metrics_url(worker)))
+    repairs = [v for (name, _), v in found.items() if name == "batch_reconciler_repairs_total"]
+    assert sum(repairs) == 0

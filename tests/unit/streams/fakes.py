@@ -107,7 +107,7 @@ class FakeStore:
 
     async def put_chunk_group(
         self, group: Sequence[EncodedChunk], started: Collection[str], now: datetime
-    ) -> None:
+    ) -> set[str]:
         self.calls.append("put_chunk_group")
         ids = [(chunk.batch_id, chunk.chunk_index) for chunk in group]
         self.put_groups.append(ids)
@@ -124,9 +124,16 @@ class FakeStore:
                 self.batches[batch_id] = dataclasses.replace(
                     found, status="processing", started_at=found.started_at or now
                 )
+        finished = {
+            chunk.batch_id
+            for chunk in group
+            if chunk.batch_id in self.batches and self.batches[chunk.batch_id].finished
+        }
         for chunk in group:
-            self.chunks.setdefault((chunk.batch_id, chunk.chunk_index), chunk)
+            if chunk.batch_id not in finished:
+                self.chunks.setdefault((chunk.batch_id, chunk.chunk_index), chunk)
         self.committed_groups.append(ids)
+        return finished
 
     # ProgressStore and FinishingStore
 

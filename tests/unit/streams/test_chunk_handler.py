@@ -20,7 +20,7 @@ from schemas.events import (
     decode,
 )
 from store import encode_chunk
-from streams import chunk_handler, retry
+from streams import retry
 from streams.chunk_handler import ChunkHandler, SourceMessage, result_chunk_bytes
 from streams.progress_handler import decode_progress
 from tests.unit.streams.builders import (
@@ -338,34 +338,42 @@ async def test_chunk_of_a_cancelled_batch_is_skipped_and_nothing_is_stored(
     assert outputs.sent == [] and outputs.send_calls == 0
 
 
-async def test_cancel_is_noticed_once_the_cached_status_expires(
-    handler: ChunkHandler,
-    store: FakeStore,
-    outputs: FakeOutputs,
-    monkeypatch: pytest.MonkeyPatch,
+async def test_cancel_is_noticed_by_the_next_group(
+    handler: ChunkHandler, store: FakeStore, outputs: FakeOutputs
 ) -> None:
     register_api_batch(store, "a1", total=4, batch_size=2)
     first, second = messages(api_chunks("a1", items(4), 2))
     assert await handler.handle([first]) == ["transformed"]
     store.batches["a1"] = dataclasses.replace(store.batches["a1"], status="cancelled")
-    monkeypatch.setattr(chunk_handler, "STATUS_TTL_S", 0)
 
     assert await handler.handle([second]) == ["skipped"]
     assert sorted(store.chunks) == [("a1", 0)]
 
 
-async def test_running_batch_is_read_from_the_store_once_per_ttl(
-    handler: ChunkHandler, store: FakeStore, monkeypatch: pytest.MonkeyPatch
+async def test_a_cancel_between_reading_and_storing_a_group_leaves_it_unstored_and_unannounced(
+    handler: ChunkHandler, store: FakeStore, outputs: FakeOutputs
 ) -> None:
-    monkeypatch.setattr(chunk_handler, "STATUS_TTL_S", 60)
     register_api_batch(store, "a1", total=4, batch_size=2)
-    first, second = messages(api_chunks("a1", items(4), 2))
+    group = await handler.prepare(messages(api_chunks("a1", items(4), 2)))
+    store.batches["a1"] = dataclasses.replace(store.batches["a1"], status="cancelled")
 
-    assert await handler.handle([first]) == ["transformed"]
-    assert await handler.handle([second]) == ["transformed"]
+    await handler.apply(group)
 
-    assert store.calls_to("get_batches") == 1
-    # The cached record was moved to processing: the second group starts no batch again.
+    assert group.decisions == ["skipped", "skipped"]
+    assert store.chunks == {}
+    assert outputs.sent == []
+
+
+async def test_a_running_batch_is_read_once_per_group_and_started_once(
+    handler: ChunkHandler, store: FakeStore
+) -> None:
+    register_api_batch(store, "a1", total=6, batch_size=2)
+    first, second, third = messages(api_chunks("a1", items(6), 2))
+
+    assert await handler.handle([first, second]) == ["transformed", "transformed"]
+    assert await handler.handle([third]) == ["transformed"]
+
+    assert store.calls_to("get_batches") == 2
     assert store.batches["a1"].status == "processing"
 
 
