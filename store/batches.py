@@ -180,8 +180,9 @@ async def finish(
     counts: tuple[int, int, int],
     completed_at: datetime,
     reason: str | None,
-) -> bool:
-    """Move ``current`` to a finished status unless someone else finished it first."""
+) -> BatchRecord | None:
+    """Move ``current`` to a finished status unless someone else finished it first; the
+    finished record, or None."""
     # A batch that never reached processing counts its duration from creation, and gets that
     # instant as started_at so that duration == completed_at - started_at always holds.
     started_at = current.started_at or current.created_at
@@ -201,9 +202,10 @@ async def finish(
             duration=(completed_at - started_at).total_seconds(),
             reason=reason,
         )
-        .returning(batches.c.batch_id)
+        .returning(*batches.c)
     )
-    return (await conn.execute(stmt)).first() is not None
+    row = (await conn.execute(stmt)).first()
+    return None if row is None else record_from_row(row)
 
 
 async def abandon(conn: AsyncConnection, batch_id: str, reason: str, now: datetime) -> None:

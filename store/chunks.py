@@ -19,8 +19,6 @@ from store.tables import batches, insert_ignoring_conflicts, result_chunks
 
 # SQLite builds before 3.32 allow 999 bound parameters per statement; stay well under.
 IDS_PER_STATEMENT = 500
-# Eight bound parameters a row: 62 rows stay under SQLite's oldest limit of 999.
-ROWS_PER_STATEMENT = 62
 
 
 def _error_row(error: dict[str, Any]) -> tuple[bool, int]:
@@ -70,11 +68,11 @@ async def put(conn: AsyncConnection, chunk: EncodedChunk, now: datetime) -> bool
 
 
 async def put_many(conn: AsyncConnection, group: Sequence[EncodedChunk], now: datetime) -> None:
-    """Store every chunk of a group that is not stored yet, in one statement per
-    ROWS_PER_STATEMENT chunks; stored copies are kept (chunks are never rewritten)."""
-    for start in range(0, len(group), ROWS_PER_STATEMENT):
-        rows = [_row_values(chunk, now) for chunk in group[start : start + ROWS_PER_STATEMENT]]
-        await conn.execute(insert_ignoring_conflicts(result_chunks, conn.dialect.name, rows))
+    """Store every chunk of a group that is not stored yet, in one executemany (a statement
+    compiled once); stored copies are kept (chunks are never rewritten)."""
+    if group:
+        rows = [_row_values(chunk, now) for chunk in group]
+        await conn.execute(insert_ignoring_conflicts(result_chunks, conn.dialect.name), rows)
 
 
 async def indexes(conn: AsyncConnection, batch_id: str) -> set[int]:

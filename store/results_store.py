@@ -216,15 +216,30 @@ class ResultsStore:
         Also False for a batch that does not exist (deleted or purged meanwhile), for the same
         reason as :meth:`mark_processing`.
         """
+        finished_now, _ = await self.end_batch(
+            batch_id, status, (processed, filtered, invalid), completed_at, reason
+        )
+        return finished_now
+
+    async def end_batch(
+        self,
+        batch_id: str,
+        status: str,
+        counts: tuple[int, int, int],
+        completed_at: datetime,
+        reason: str | None = None,
+    ) -> tuple[bool, BatchRecord | None]:
+        """:meth:`finish_batch`, also returning the batch as stored afterwards (its first
+        ending, whoever made it), read in the same transaction."""
         if status not in FINISHED_STATUSES:
             raise ValueError(f"status must be one of {sorted(FINISHED_STATUSES)}, not {status!r}")
         completed_at = _aware(completed_at, "completed_at")
         async with self._write() as conn:
             current = await batches.get(conn, batch_id)
             if current is None or current.finished:
-                return False
-            counts = (processed, filtered, invalid)
-            return await batches.finish(conn, current, status, counts, completed_at, reason)
+                return False, current
+            ended = await batches.finish(conn, current, status, counts, completed_at, reason)
+            return ended is not None, ended or await batches.get(conn, batch_id)
 
     async def abandon_batch(self, batch_id: str, reason: str) -> None:
         """Mark a batch that could not be published failed, and free its idempotency key.

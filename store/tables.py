@@ -151,15 +151,19 @@ schema_version = Table(
 
 
 def insert_ignoring_conflicts(
-    table: Table, dialect_name: str, values: dict[str, Any] | list[dict[str, Any]]
+    table: Table, dialect_name: str, values: dict[str, Any] | list[dict[str, Any]] | None = None
 ) -> Insert:
     """``INSERT ... ON CONFLICT DO NOTHING`` in the dialect's own spelling.
 
     Safe when two processes race on the same key: the loser changes nothing and gets no row
     from RETURNING, instead of an IntegrityError that would abort a PostgreSQL transaction.
+    Without ``values``, the statement takes its rows at execution (an executemany, compiled
+    once and cached).
     """
     if dialect_name == "postgresql":
-        return postgresql.insert(table).values(values).on_conflict_do_nothing()
+        pg_stmt = postgresql.insert(table)
+        return (pg_stmt if values is None else pg_stmt.values(values)).on_conflict_do_nothing()
     if dialect_name == "sqlite":
-        return sqlite.insert(table).values(values).on_conflict_do_nothing()
+        lite_stmt = sqlite.insert(table)
+        return (lite_stmt if values is None else lite_stmt.values(values)).on_conflict_do_nothing()
     raise ValueError(f"unsupported dialect {dialect_name!r}")

@@ -21,7 +21,7 @@ RECONCILE_INTERVAL_S = 2.0
 # Progress messages folded into one table update per batch: as many as arrive within this
 # long, up to this many.
 PROGRESS_GROUP_MAX = 500
-PROGRESS_GROUP_WITHIN_S = 0.01
+PROGRESS_GROUP_WITHIN_S = 0.002
 
 
 def register_agents(sa: StreamsApp, resources: WorkerResources) -> None:

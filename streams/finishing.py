@@ -9,7 +9,6 @@ batches through this module.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -32,16 +31,14 @@ def final_status(on_invalid: str, invalid: int) -> tuple[str, str | None]:
 
 
 class FinishingStore(Protocol):
-    async def finish_batch(
+    async def end_batch(
         self,
         batch_id: str,
         status: str,
-        processed: int,
-        filtered: int,
-        invalid: int,
+        counts: tuple[int, int, int],
         completed_at: datetime,
         reason: str | None = None,
-    ) -> bool: ...
+    ) -> tuple[bool, BatchRecord | None]: ...
 
     async def get_batch(self, batch_id: str) -> BatchRecord | None: ...
 
@@ -59,23 +56,20 @@ class BatchFinisher:
         self,
         batch_id: str,
         status: str,
-        counts: Sequence[int],
+        counts: tuple[int, int, int],
         reason: str | None,
         chunks_done: int,
     ) -> BatchRecord | None:
         """Makes the batch final in the store (once) and announces the stored state."""
-        processed, filtered, invalid = counts
         now = datetime.now(UTC)
-        finished_now = await retry_transient(
-            "finish batch",
-            lambda: self._store.finish_batch(
-                batch_id, status, processed, filtered, invalid, now, reason
-            ),
+        finished_now, stored = await retry_transient(
+            "finish batch", lambda: self._store.end_batch(batch_id, status, counts, now, reason)
         )
         self._metrics.store_transactions.labels(kind="finish").inc()
-        # Announced from the store, which keeps the first ending: when another path finished
-        # the batch first (a cancel, say), its status is the one repeated, not this one.
-        stored = await self.announce(batch_id, chunks_done=chunks_done)
+        # Announced as stored, which keeps the first ending: when another path finished the
+        # batch first (a cancel, say), its status is the one repeated, not this one.
+        if stored is not None:
+            await self._send_status(stored, chunks_done)
         if finished_now and stored is not None:
             if stored.duration is not None:
                 self._metrics.duration.labels(scope="batch").observe(stored.duration)
@@ -87,12 +81,17 @@ class BatchFinisher:
     async def announce(self, batch_id: str, chunks_done: int | None = None) -> BatchRecord | None:
         """Sends the stored final state of a batch on the status topic (idempotent)."""
         batch = await retry_transient("read batch", lambda: self._store.get_batch(batch_id))
-        if batch is None or not batch.finished:
-            return batch
+        if batch is not None:
+            await self._send_status(batch, chunks_done)
+        return batch
+
+    async def _send_status(self, batch: BatchRecord, chunks_done: int | None) -> None:
+        if not batch.finished:
+            return
         if chunks_done is None:
             chunks_done = batch.chunk_count if batch.status == "completed" else 0
         event = BatchStatusEvent(
-            batch_id=batch_id,
+            batch_id=batch.batch_id,
             status=batch.status,
             total=batch.total,
             processed=batch.processed,
@@ -103,6 +102,5 @@ class BatchFinisher:
             reason=batch.reason,
             at=batch.completed_at or datetime.now(UTC),
         )
-        message = Outgoing(self._status_topic, batch_id.encode(), event.to_bytes())
+        message = Outgoing(self._status_topic, batch.batch_id.encode(), event.to_bytes())
         await retry_transient("send status", lambda: self._outputs.send([message]))
-        return batch

@@ -31,11 +31,12 @@ from aiokafka.errors import (
 
 from batchline.metrics import Metrics
 from streams.chunk_handler import ChunkHandler, PreparedGroup, SourceMessage
-from streams.topics import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 # Chunks read (and stored in one transaction) at most at a time.
 GROUP_MAX_CHUNKS = 64
+FETCH_PARTITION_BYTES = 1024 * 1024
+FETCH_TOTAL_BYTES = 4 * 1024 * 1024
 # How long a fetch waits for the first record; records already buffered return at once.
 FETCH_WAIT_MS = 200
 # A worker that dies without leaving the group (kill -9, lost host) holds its partitions until
@@ -94,8 +95,12 @@ class TransformService(mode.Service):
             group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
-            fetch_max_bytes=MAX_MESSAGE_BYTES * 2,
+            # Small fetches keep memory flat however long the backlog: aiokafka holds one
+            # fetched batch per partition. A larger message still comes through whole (the
+            # broker returns the first record batch of a partition even above these limits,
+            # KIP-74); a test sends a 10,000-item chunk.
+            max_partition_fetch_bytes=FETCH_PARTITION_BYTES,
+            fetch_max_bytes=FETCH_TOTAL_BYTES,
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         )

@@ -14,7 +14,11 @@ from schemas import jsonio
 from schemas.events import ChunkEvent, DeadLetterEvent, decode
 from store import ResultsStore
 from streams.topics import TopicNames
-from streams.transform_service import GROUP_MAX_CHUNKS
+from streams.transform_service import (
+    FETCH_PARTITION_BYTES,
+    FETCH_TOTAL_BYTES,
+    GROUP_MAX_CHUNKS,
+)
 from tests.integration.api.client import (
     BATCH_PATH,
     RESPOND_ASYNC,
@@ -208,3 +212,20 @@ async def test_sixteen_batches_from_eight_clients_complete_with_no_repair(
     found = samples(scrape(worker_metrics_url(worker)))
     repairs = [v for (name, _), v in found.items() if name == "batch_reconciler_repairs_total"]
     assert sum(repairs) == 0
+
+
+async def test_a_ten_thousand_item_chunk_larger_than_any_fetch_comes_through_whole(
+    make_stack: StackFactory, kafka_bootstrap: str
+) -> None:
+    stack = make_stack()
+    stack.add_worker()
+    topics = TopicNames(stack.env["BATCHLINE_TOPIC_PREFIX"])
+    batch_id = f"b-{uuid.uuid4().hex}"
+    # An extra field the pipeline drops makes the chunk about 7 MB: over both fetch limits.
+    items = [{**item, "note": "n" * 600} for item in synthetic_items(10_000)]
+    assert len(jsonio.dumps(items)) > FETCH_TOTAL_BYTES > FETCH_PARTITION_BYTES
+    await publish_batch(kafka_bootstrap, topics.requests, batch_id, items, batch_size=10_000)
+
+    event = await final_status(kafka_bootstrap, topics.status, batch_id, timeout_s=60)
+    assert event is not None, stack.logs()
+    assert (event.status, event.processed) == ("completed", 10_000)

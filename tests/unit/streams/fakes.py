@@ -180,6 +180,20 @@ class FakeStore:
         )
         return True
 
+    async def end_batch(
+        self,
+        batch_id: str,
+        status: str,
+        counts: tuple[int, int, int],
+        completed_at: datetime,
+        reason: str | None = None,
+    ) -> tuple[bool, BatchRecord | None]:
+        processed, filtered, invalid = counts
+        finished_now = await self.finish_batch(
+            batch_id, status, processed, filtered, invalid, completed_at, reason
+        )
+        return finished_now, self.batches.get(batch_id)
+
 
 @dataclass
 class FakeOutputs:
