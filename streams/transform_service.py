@@ -1,11 +1,11 @@
 """The requests-topic consumer: an aiokafka consumer run as a service of the Faust worker.
 
-Why not a Faust agent: measured on the same broker and data (bench/results.md), a plain
-aiokafka loop transforms chunks 2-3x faster than a plain Faust agent, and faust-streaming can
-skip records after a rebalance (upstream #175/#221), which the reconciler had to repair 30 s
-later. Here offsets are committed by hand, only after a group's effects are stored and
-acknowledged, so a crash or a rebalance redoes a group (harmlessly: every effect is idempotent)
-and never skips one.
+Why not a Faust agent: the issue's measurement put a plain aiokafka loop at 2x a plain Faust
+agent on chunks of 100 (bench/results.md has this machine's latest figures, where the two are
+closer), and faust-streaming can skip records after a rebalance (upstream #175/#221), which the
+reconciler had to repair 30 s later. Here offsets are committed by hand, only after a group's
+effects are stored and acknowledged, so a crash or a rebalance redoes a group (harmlessly: every
+effect is idempotent) and never skips one.
 
 The loop overlaps work with a bound: while one group's store transaction and sends are in
 flight, the next group is fetched, decoded and transformed; at most one more waits between
@@ -108,12 +108,18 @@ class TransformService(mode.Service):
         # Bumped when a group's effects failed: groups fetched before are dropped uncommitted
         # and the reader goes back to the committed offsets.
         self._generation = 0
+        # Offsets of groups whose effects are done, committed in the background so that the
+        # writer need not wait a round trip per group: groups finish in fetch order, so the
+        # latest offset of a partition covers every group before it.
+        self._done: dict[TopicPartition, int] = {}
+        self._commit_wanted = asyncio.Event()
 
     async def on_start(self) -> None:
         await self._consumer.start()
         self._consumer.subscribe([self._topic], listener=_DrainOnRevoke(self.drain))
         self.add_future(self._read_loop())
         self.add_future(self._write_loop())
+        self.add_future(self._commit_loop())
 
     async def on_stop(self) -> None:
         try:
@@ -127,6 +133,7 @@ class TransformService(mode.Service):
             await asyncio.wait_for(self._queue.join(), DRAIN_TIMEOUT_S)
         except TimeoutError:
             log.warning("groups still in flight at rebalance or stop; they will be redone")
+        await self._commit_done()
 
     async def lag(self) -> dict[TopicPartition, int]:
         """Messages left to read on each partition this worker holds (highwater - position)."""
@@ -186,7 +193,8 @@ class TransformService(mode.Service):
             try:
                 if fetched.generation == self._generation:
                     await self._handler.apply(fetched.group)
-                    await self._commit(fetched.offsets)
+                    self._done.update(fetched.offsets)
+                    self._commit_wanted.set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -200,6 +208,17 @@ class TransformService(mode.Service):
             finally:
                 in_flight.dec(fetched.payload_bytes)
                 self._queue.task_done()
+
+    async def _commit_loop(self) -> None:
+        while not self.should_stop:
+            await self._commit_wanted.wait()
+            self._commit_wanted.clear()
+            await self._commit_done()
+
+    async def _commit_done(self) -> None:
+        offsets, self._done = self._done, {}
+        if offsets:
+            await self._commit(offsets)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assigned = self._consumer.assignment()
