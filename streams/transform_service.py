@@ -34,7 +34,7 @@ from streams.chunk_handler import ChunkHandler, PreparedGroup, SourceMessage
 
 log = logging.getLogger(__name__)
 # Chunks read (and stored in one transaction) at most at a time.
-GROUP_MAX_CHUNKS = 64
+GROUP_MAX_CHUNKS = 32
 FETCH_PARTITION_BYTES = 1024 * 1024
 FETCH_TOTAL_BYTES = 4 * 1024 * 1024
 # How long a fetch waits for the first record; records already buffered return at once.
@@ -43,8 +43,8 @@ FETCH_WAIT_MS = 200
 # its session expires: keep that short so that another worker takes over within seconds.
 SESSION_TIMEOUT_MS = 10_000
 HEARTBEAT_INTERVAL_MS = 1_000
-# Groups transformed and waiting for the writer: with the one being written and the one being
-# prepared, at most three groups are in memory.
+# A prepared group waits for the writer to take the previous one, and the next group is fetched
+# only once it has: at most two groups (one being written, one prepared) are in memory.
 QUEUED_GROUPS = 1
 DRAIN_TIMEOUT_S = 5.0
 RESTART_PAUSE_S = 1.0
@@ -105,6 +105,7 @@ class TransformService(mode.Service):
             heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         )
         self._queue: asyncio.Queue[_Fetched] = asyncio.Queue(maxsize=QUEUED_GROUPS)
+        self._taken = asyncio.Event()
         # Bumped when a group's effects failed: groups fetched before are dropped uncommitted
         # and the reader goes back to the committed offsets.
         self._generation = 0
@@ -149,6 +150,9 @@ class TransformService(mode.Service):
         seen_generation = self._generation
         in_flight = self._metrics.memory.labels(kind="in_flight")
         while not self.should_stop:
+            while not self._queue.empty():  # the writer has yet to take the last group
+                self._taken.clear()
+                await self._taken.wait()
             if seen_generation != self._generation:
                 await asyncio.sleep(RESTART_PAUSE_S)
                 await self._consumer.seek_to_committed()
@@ -190,6 +194,7 @@ class TransformService(mode.Service):
         in_flight = self._metrics.memory.labels(kind="in_flight")
         while not self.should_stop:
             fetched = await self._queue.get()
+            self._taken.set()
             try:
                 if fetched.generation == self._generation:
                     await self._handler.apply(fetched.group)
