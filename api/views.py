@@ -16,11 +16,13 @@ async def owned_batch(state: ApiState, caller: ApiKeyRecord, batch_id: str) -> B
     return batch
 
 
-def status_from_record(batch: BatchRecord, done_items: int | None = None) -> BatchStatus:
+def status_from_record(batch: BatchRecord) -> BatchStatus:
+    """The batch as stored: its counts are the workers' progress table's, projected into the
+    store once per group of chunks while it runs and in full when it ends."""
     if batch.status == "completed" or batch.total == 0:
         progress = 100
     else:
-        progress = min(99, (done_items or 0) * 100 // batch.total)
+        progress = min(99, (batch.processed + batch.filtered) * 100 // batch.total)
     return BatchStatus(
         batch_id=batch.batch_id,
         status=batch.status,
@@ -37,9 +39,3 @@ def status_from_record(batch: BatchRecord, done_items: int | None = None) -> Bat
         reason=batch.reason,
         metadata=batch.metadata,
     )
-
-
-def live_status(batch: BatchRecord) -> BatchStatus:
-    """The batch as stored: its counts are the workers' progress table's, projected into the
-    store once per group of chunks while it runs and in full when it ends."""
-    return status_from_record(batch, batch.processed + batch.filtered)

@@ -10,10 +10,7 @@ from sqlalchemy import ColumnElement, Row, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.records import UNFINISHED_STATUSES, BatchRecord, BatchStatus, NewBatch
-from store.tables import batches, insert_ignoring_conflicts, result_chunks
-
-# Well under the 999 bound parameters of old SQLite builds.
-IDS_PER_STATEMENT = 500
+from store.tables import batches, id_slices, insert_ignoring_conflicts, result_chunks
 
 
 def record_from_row(row: Row[Any]) -> BatchRecord:
@@ -80,25 +77,10 @@ async def get(conn: AsyncConnection, batch_id: str) -> BatchRecord | None:
 
 async def get_many(conn: AsyncConnection, batch_ids: Collection[str]) -> dict[str, BatchRecord]:
     found: dict[str, BatchRecord] = {}
-    ids = sorted(batch_ids)
-    for start in range(0, len(ids), IDS_PER_STATEMENT):
-        stmt = select(batches).where(batches.c.batch_id.in_(ids[start : start + IDS_PER_STATEMENT]))
-        for row in (await conn.execute(stmt)).all():
+    for ids in id_slices(batch_ids):
+        for row in (await conn.execute(select(batches).where(batches.c.batch_id.in_(ids)))).all():
             record = record_from_row(row)
             found[record.batch_id] = record
-    return found
-
-
-async def finished_among(conn: AsyncConnection, batch_ids: Collection[str]) -> set[str]:
-    """The IDs among ``batch_ids`` of stored batches that are finished."""
-    found: set[str] = set()
-    ids = sorted(batch_ids)
-    for start in range(0, len(ids), IDS_PER_STATEMENT):
-        stmt = select(batches.c.batch_id).where(
-            batches.c.batch_id.in_(ids[start : start + IDS_PER_STATEMENT]),
-            batches.c.status.not_in(UNFINISHED_STATUSES),
-        )
-        found.update((await conn.execute(stmt)).scalars())
     return found
 
 

@@ -15,10 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import jsonio
 from store.records import EncodedChunk
-from store.tables import batches, insert_ignoring_conflicts, result_chunks
-
-# SQLite builds before 3.32 allow 999 bound parameters per statement; stay well under.
-IDS_PER_STATEMENT = 500
+from store.tables import batches, id_slices, insert_ignoring_conflicts, result_chunks
 
 
 def _error_row(error: dict[str, Any]) -> tuple[bool, int]:
@@ -117,8 +114,7 @@ async def payloads(
 
 
 async def delete_for(conn: AsyncConnection, batch_ids: Sequence[str]) -> None:
-    for start in range(0, len(batch_ids), IDS_PER_STATEMENT):
-        ids = batch_ids[start : start + IDS_PER_STATEMENT]
+    for ids in id_slices(batch_ids):
         await conn.execute(delete(result_chunks).where(result_chunks.c.batch_id.in_(ids)))
 
 

@@ -7,8 +7,7 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from store.chunks import IDS_PER_STATEMENT
-from store.tables import chunk_locations, insert_ignoring_conflicts
+from store.tables import chunk_locations, id_slices, insert_ignoring_conflicts
 
 # Four bound parameters a row: stay far below SQLite's per-statement limit.
 ROWS_PER_INSERT = 200
@@ -31,14 +30,13 @@ async def record(
 async def find(
     conn: AsyncConnection, batch_id: str, indexes: Collection[int]
 ) -> dict[int, tuple[int, int]]:
-    wanted = sorted(indexes)
     found: dict[int, tuple[int, int]] = {}
-    for start in range(0, len(wanted), IDS_PER_STATEMENT):
+    for wanted in id_slices(indexes):
         stmt = select(
             chunk_locations.c.chunk_index, chunk_locations.c.partition, chunk_locations.c.offset
         ).where(
             chunk_locations.c.batch_id == batch_id,
-            chunk_locations.c.chunk_index.in_(wanted[start : start + IDS_PER_STATEMENT]),
+            chunk_locations.c.chunk_index.in_(wanted),
         )
         for index, part, offset in (await conn.execute(stmt)).all():
             found[int(index)] = (int(part), int(offset))
@@ -46,6 +44,5 @@ async def find(
 
 
 async def delete_for(conn: AsyncConnection, batch_ids: Sequence[str]) -> None:
-    for start in range(0, len(batch_ids), IDS_PER_STATEMENT):
-        group = list(batch_ids[start : start + IDS_PER_STATEMENT])
-        await conn.execute(delete(chunk_locations).where(chunk_locations.c.batch_id.in_(group)))
+    for ids in id_slices(batch_ids):
+        await conn.execute(delete(chunk_locations).where(chunk_locations.c.batch_id.in_(ids)))

@@ -316,7 +316,8 @@ class ResultsStore:
         """
         now = _aware(now, "now")
         async with self._write() as conn:
-            finished = await batches.finished_among(conn, {chunk.batch_id for chunk in group})
+            stored = await batches.get_many(conn, {chunk.batch_id for chunk in group})
+            finished = {batch_id for batch_id, batch in stored.items() if batch.finished}
             for batch_id in sorted(set(started) - finished):
                 await batches.mark_processing(conn, batch_id, now)
             await chunks.put_many(conn, [c for c in group if c.batch_id not in finished], now)

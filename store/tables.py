@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -27,6 +28,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from store.records import BatchStatus
+
+IdT = TypeVar("IdT", str, int)
+# SQLite builds before 3.32 allow 999 bound parameters per statement; stay well under.
+IDS_PER_STATEMENT = 500
+
+
+def id_slices(ids: Collection[IdT]) -> Iterator[list[IdT]]:
+    """``ids`` sorted, in slices small enough for one ``IN (...)`` each."""
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), IDS_PER_STATEMENT):
+        yield ordered[start : start + IDS_PER_STATEMENT]
+
 
 # Bump when a table changes shape; a migration reads the old number from ``schema_version``.
 SCHEMA_VERSION = 1

@@ -88,6 +88,30 @@ class DeadLetter:
     # Only a chunk that proved it belongs to its batch (admitted) may fail it.
     fails_batch: bool = False
 
+    @classmethod
+    def of_chunk(
+        cls,
+        position: int,
+        message: SourceMessage,
+        chunk: ChunkEvent,
+        code: DeadLetterCode,
+        error_type: str,
+        error: str,
+        *,
+        fails_batch: bool,
+    ) -> DeadLetter:
+        """The dead letter of a decoded chunk, naming its batch and index."""
+        return cls(
+            position,
+            message,
+            code,
+            error_type,
+            error,
+            batch_id=chunk.batch_id,
+            chunk_index=chunk.chunk_index,
+            fails_batch=fails_batch,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Transformed:
@@ -114,7 +138,8 @@ def describe_error(exc: Exception) -> str:
             {f"{'.'.join(map(str, e['loc'])) or '$'}: {e['type']}" for e in exc.errors()}
         )
         return "Invalid chunk message: " + "; ".join(problems[:10])
-    if isinstance(exc, jsonio.JSONDecodeError):
+    if isinstance(exc, jsonio.JSONDecodeError | TransformsError):
+        # Positions and pipeline reference problems only, never a record value.
         return str(exc)
     return f"{type(exc).__name__} while transforming the chunk"
 
@@ -207,10 +232,9 @@ class ChunkHandler:
         batches: dict[str, BatchRecord],
     ) -> BatchRecord | None:
         """The chunk's batch if the chunk may be processed; else dead-letters it (None)."""
-        signed = has_valid_signature(self._secret, message.key, message.value, message.headers)
         batch = batches.get(chunk.batch_id)
         if batch is None:
-            if signed:
+            if self._signed(message):
                 self._refuse(group, position, message, chunk, DeadLetterCode.UNKNOWN_BATCH)
                 return None
             shape = implied_shape(chunk)
@@ -221,7 +245,7 @@ class ChunkHandler:
             new = producer_batch(chunk, shape, datetime.now(UTC))
             batch = await retry_transient("register batch", lambda: self._store.ensure_batch(new))
             batches[batch.batch_id] = batch
-        elif signature_required(batch) and not signed:
+        elif signature_required(batch) and not self._signed(message):
             self._refuse(group, position, message, chunk, DeadLetterCode.BAD_SIGNATURE)
             return None
         code = check_chunk(chunk, shape_of(batch))
@@ -229,6 +253,10 @@ class ChunkHandler:
             self._refuse(group, position, message, chunk, code)
             return None
         return batch
+
+    def _signed(self, message: SourceMessage) -> bool:
+        # Checked only where it decides something: a producer's registered batch needs none.
+        return has_valid_signature(self._secret, message.key, message.value, message.headers)
 
     def _refuse(
         self,
@@ -238,18 +266,11 @@ class ChunkHandler:
         chunk: ChunkEvent,
         code: DeadLetterCode,
     ) -> None:
-        self._letter(
-            group,
-            DeadLetter(
-                position,
-                message,
-                code,
-                "ChunkRefused",
-                REFUSAL_MESSAGES.get(code, code.value),
-                batch_id=chunk.batch_id,
-                chunk_index=chunk.chunk_index,
-            ),
+        error = REFUSAL_MESSAGES.get(code, code.value)
+        letter = DeadLetter.of_chunk(
+            position, message, chunk, code, "ChunkRefused", error, fails_batch=False
         )
+        self._letter(group, letter)
 
     def _transform(
         self,
@@ -267,19 +288,11 @@ class ChunkHandler:
                 chunk.batch_id, chunk.chunk_index, chunk.first_row, outcome.results, errors
             )
         except Exception as exc:  # noqa: BLE001 - a chunk that breaks the engine is a dead letter
-            self._letter(
-                group,
-                DeadLetter(
-                    position,
-                    message,
-                    DeadLetterCode.PIPELINE_FAILED,
-                    type(exc).__name__,
-                    _pipeline_error(exc),
-                    batch_id=chunk.batch_id,
-                    chunk_index=chunk.chunk_index,
-                    fails_batch=True,
-                ),
+            code, error = DeadLetterCode.PIPELINE_FAILED, describe_error(exc)
+            letter = DeadLetter.of_chunk(
+                position, message, chunk, code, type(exc).__name__, error, fails_batch=True
             )
+            self._letter(group, letter)
             return
         counts = ChunkCounts(
             chunk_index=chunk.chunk_index,
@@ -337,19 +350,16 @@ class ChunkHandler:
                     if isinstance(exc, GaveUp)
                     else DeadLetterCode.STORE_REFUSED
                 )
-                self._letter(
-                    group,
-                    DeadLetter(
-                        item.position,
-                        item.message,
-                        code,
-                        type(exc).__name__,
-                        "The results store refused the chunk",
-                        batch_id=item.chunk.batch_id,
-                        chunk_index=item.chunk.chunk_index,
-                        fails_batch=True,
-                    ),
+                letter = DeadLetter.of_chunk(
+                    item.position,
+                    item.message,
+                    item.chunk,
+                    code,
+                    type(exc).__name__,
+                    "The results store refused the chunk",
+                    fails_batch=True,
                 )
+                self._letter(group, letter)
         return kept
 
     async def _put(self, items: Sequence[Transformed], now: datetime) -> set[str]:
@@ -459,12 +469,6 @@ class ChunkHandler:
                 "duration_ms": round(elapsed_s * 1000, 3),
             },
         )
-
-
-def _pipeline_error(exc: Exception) -> str:
-    if isinstance(exc, TransformsError):
-        return str(exc)  # names the pipeline reference problem, never a record value
-    return describe_error(exc)
 
 
 def _log_fields(chunk: ChunkEvent, message: SourceMessage, **more: object) -> dict[str, object]:

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -223,14 +223,10 @@ class Reconciler:
         return found > 0
 
 
-def _source(topic: str, partition: int, record: object) -> SourceMessage:
+def _source(topic: str, partition: int, record: Any) -> SourceMessage:
+    """A consumed record (aiokafka's ConsumerRecord, untyped) as the handler takes it."""
     return SourceMessage(
-        topic,
-        partition,
-        record.offset,  # type: ignore[attr-defined]
-        record.key,  # type: ignore[attr-defined]
-        record.value,  # type: ignore[attr-defined]
-        tuple(record.headers or ()),  # type: ignore[attr-defined]
+        topic, partition, record.offset, record.key, record.value, tuple(record.headers or ())
     )
 
 

@@ -98,6 +98,8 @@ class WorkerResources(mode.Service):
         return self._store
 
     async def on_stop(self) -> None:
+        # The consumer first (it drains and commits through the producer and the store),
+        # before mode would stop it as a child after these are closed.
         if self.transform is not None:
             await self.transform.stop()
         if self._outputs is not None:

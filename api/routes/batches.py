@@ -15,7 +15,7 @@ from api.body import parse_json, read_body, validate_model
 from api.deps import Caller, State
 from api.errors import ApiError
 from api.state import ApiState
-from api.views import live_status, owned_batch, status_from_record
+from api.views import owned_batch, status_from_record
 from schemas import jsonio
 from schemas.events import CancelCommand
 from schemas.http import (
@@ -114,7 +114,7 @@ async def create_batch(
 )
 async def read_batch(batch_id: str, state: State, caller: Caller) -> BatchStatus:
     """Get the status of a batch processing job."""
-    return live_status(await owned_batch(state, caller, batch_id))
+    return status_from_record(await owned_batch(state, caller, batch_id))
 
 
 @router.get(
@@ -226,5 +226,5 @@ async def list_batches(
 ) -> BatchList:
     """The caller's batches, newest first."""
     records, total = await state.store.list_batches(caller.key_id, offset, limit)
-    batches = [status_from_record(record, record.processed + record.filtered) for record in records]
+    batches = [status_from_record(record) for record in records]
     return BatchList(batches=batches, offset=offset, limit=limit, total=total)
