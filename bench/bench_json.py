@@ -162,7 +162,8 @@ def _orjson_candidate() -> Candidate | None:
         return None
 
     def encode(value: Any) -> bytes:
-        return orjson.dumps(value, default=float)  # Decimal alone raises TypeError
+        encoded: bytes = orjson.dumps(value, default=float)  # Decimal alone raises TypeError
+        return encoded
 
     return Candidate(
         "orjson",
