@@ -6,8 +6,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Row, select, update
 
 from store.records import ApiKeyRecord
 from store.tables import api_keys, insert_ignoring_conflicts
@@ -27,9 +26,7 @@ def record_from_row(row: Row[Any]) -> ApiKeyRecord:
     )
 
 
-async def insert(
-    conn: AsyncConnection, name: str, key_hash: str, now: datetime
-) -> ApiKeyRecord | None:
+def insert(conn: Connection, name: str, key_hash: str, now: datetime) -> ApiKeyRecord | None:
     """A new key, or ``None`` if the name or the hash is already stored."""
     values = {
         "key_id": secrets.token_hex(KEY_ID_BYTES),
@@ -39,31 +36,31 @@ async def insert(
         "revoked_at": None,
     }
     stmt = insert_ignoring_conflicts(api_keys, conn.dialect.name, values).returning(*api_keys.c)
-    row = (await conn.execute(stmt)).first()
+    row = conn.execute(stmt).first()
     return None if row is None else record_from_row(row)
 
 
-async def name_exists(conn: AsyncConnection, name: str) -> bool:
+def name_exists(conn: Connection, name: str) -> bool:
     stmt = select(api_keys.c.key_id).where(api_keys.c.name == name)
-    return (await conn.execute(stmt)).first() is not None
+    return conn.execute(stmt).first() is not None
 
 
-async def find_active(conn: AsyncConnection, key_hash: str) -> ApiKeyRecord | None:
+def find_active(conn: Connection, key_hash: str) -> ApiKeyRecord | None:
     stmt = select(api_keys).where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
-    row = (await conn.execute(stmt)).first()
+    row = conn.execute(stmt).first()
     return None if row is None else record_from_row(row)
 
 
-async def all_keys(conn: AsyncConnection) -> list[ApiKeyRecord]:
+def all_keys(conn: Connection) -> list[ApiKeyRecord]:
     stmt = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.name)
-    return [record_from_row(row) for row in (await conn.execute(stmt)).all()]
+    return [record_from_row(row) for row in conn.execute(stmt).all()]
 
 
-async def revoke(conn: AsyncConnection, name_or_id: str, now: datetime) -> bool:
+def revoke(conn: Connection, name_or_id: str, now: datetime) -> bool:
     """Revoke the key with this id or, failing that, this name; False if none is active."""
     for column in (api_keys.c.key_id, api_keys.c.name):
         # Id first, so a key whose *name* happens to equal another key's id cannot revoke both.
-        found = (await conn.execute(select(api_keys.c.key_id).where(column == name_or_id))).first()
+        found = conn.execute(select(api_keys.c.key_id).where(column == name_or_id)).first()
         if found is not None:
             stmt = (
                 update(api_keys)
@@ -71,5 +68,5 @@ async def revoke(conn: AsyncConnection, name_or_id: str, now: datetime) -> bool:
                 .values(revoked_at=now)
                 .returning(api_keys.c.key_id)
             )
-            return (await conn.execute(stmt)).first() is not None
+            return conn.execute(stmt).first() is not None
     return False

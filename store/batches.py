@@ -6,8 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import ColumnElement, Connection, Row, delete, func, select, update
 
 from store.records import UNFINISHED_STATUSES, BatchRecord, BatchStatus, NewBatch
 from store.tables import batches, id_slices, insert_ignoring_conflicts, result_chunks
@@ -45,7 +44,7 @@ def _owned_by(owner_key_id: str | None) -> ColumnElement[bool]:
     return batches.c.owner_key_id == owner_key_id
 
 
-async def insert(conn: AsyncConnection, batch: NewBatch) -> BatchRecord | None:
+def insert(conn: Connection, batch: NewBatch) -> BatchRecord | None:
     """Insert a queued batch; ``None`` if its id or (owner, idempotency key) is taken."""
     values: dict[str, Any] = {
         "batch_id": batch.batch_id,
@@ -66,45 +65,45 @@ async def insert(conn: AsyncConnection, batch: NewBatch) -> BatchRecord | None:
         "metadata": dict(batch.metadata),
     }
     stmt = insert_ignoring_conflicts(batches, conn.dialect.name, values).returning(*batches.c)
-    row = (await conn.execute(stmt)).first()
+    row = conn.execute(stmt).first()
     return None if row is None else record_from_row(row)
 
 
-async def get(conn: AsyncConnection, batch_id: str) -> BatchRecord | None:
-    row = (await conn.execute(select(batches).where(batches.c.batch_id == batch_id))).first()
+def get(conn: Connection, batch_id: str) -> BatchRecord | None:
+    row = conn.execute(select(batches).where(batches.c.batch_id == batch_id)).first()
     return None if row is None else record_from_row(row)
 
 
-async def get_many(conn: AsyncConnection, batch_ids: Collection[str]) -> dict[str, BatchRecord]:
+def get_many(conn: Connection, batch_ids: Collection[str]) -> dict[str, BatchRecord]:
     found: dict[str, BatchRecord] = {}
     for ids in id_slices(batch_ids):
-        for row in (await conn.execute(select(batches).where(batches.c.batch_id.in_(ids)))).all():
+        for row in conn.execute(select(batches).where(batches.c.batch_id.in_(ids))).all():
             record = record_from_row(row)
             found[record.batch_id] = record
     return found
 
 
-async def record_progress(
-    conn: AsyncConnection, batch_id: str, processed: int, filtered: int, invalid: int
+def record_progress(
+    conn: Connection, batch_id: str, processed: int, filtered: int, invalid: int
 ) -> None:
     stmt = (
         update(batches)
         .where(batches.c.batch_id == batch_id, batches.c.status.in_(UNFINISHED_STATUSES))
         .values(processed=processed, filtered=filtered, invalid=invalid)
     )
-    await conn.execute(stmt)
+    conn.execute(stmt)
 
 
-async def find_by_idempotency_key(
-    conn: AsyncConnection, owner_key_id: str | None, key: str
+def find_by_idempotency_key(
+    conn: Connection, owner_key_id: str | None, key: str
 ) -> BatchRecord | None:
     stmt = select(batches).where(_owned_by(owner_key_id), batches.c.idempotency_key == key)
-    row = (await conn.execute(stmt)).first()
+    row = conn.execute(stmt).first()
     return None if row is None else record_from_row(row)
 
 
-async def page(
-    conn: AsyncConnection, owner_key_id: str | None, offset: int, limit: int
+def page(
+    conn: Connection, owner_key_id: str | None, offset: int, limit: int
 ) -> tuple[list[BatchRecord], int]:
     """Newest first, with ``batch_id`` breaking ties so pages never overlap or skip."""
     where = [] if owner_key_id is None else [batches.c.owner_key_id == owner_key_id]
@@ -115,13 +114,13 @@ async def page(
         .offset(offset)
         .limit(limit)
     )
-    rows = (await conn.execute(stmt)).all()
+    rows = conn.execute(stmt).all()
     count = select(func.count()).select_from(batches).where(*where)
-    total = (await conn.execute(count)).scalar_one()
+    total = conn.execute(count).scalar_one()
     return [record_from_row(row) for row in rows], int(total)
 
 
-async def lock_owner(conn: AsyncConnection, owner_key_id: str | None) -> None:
+def lock_owner(conn: Connection, owner_key_id: str | None) -> None:
     """Serialise admissions of one owner until the transaction ends.
 
     SQLite needs nothing: its write transactions (BEGIN IMMEDIATE) already run one at a time.
@@ -130,18 +129,18 @@ async def lock_owner(conn: AsyncConnection, owner_key_id: str | None) -> None:
     """
     if conn.dialect.name == "postgresql":
         key = f"batchline-admission:{owner_key_id}"
-        await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
+        conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
 
 
-async def count_unfinished(conn: AsyncConnection, owner_key_id: str | None) -> int:
+def count_unfinished(conn: Connection, owner_key_id: str | None) -> int:
     where: list[ColumnElement[bool]] = [batches.c.status.in_(UNFINISHED_STATUSES)]
     if owner_key_id is not None:
         where.append(batches.c.owner_key_id == owner_key_id)
     stmt = select(func.count()).select_from(batches).where(*where)
-    return int((await conn.execute(stmt)).scalar_one())
+    return int(conn.execute(stmt).scalar_one())
 
 
-async def mark_processing(conn: AsyncConnection, batch_id: str, started_at: datetime) -> bool:
+def mark_processing(conn: Connection, batch_id: str, started_at: datetime) -> bool:
     """True if the batch exists and is unfinished (then it is now processing)."""
     stmt = (
         update(batches)
@@ -152,11 +151,11 @@ async def mark_processing(conn: AsyncConnection, batch_id: str, started_at: date
         )
         .returning(batches.c.batch_id)
     )
-    return (await conn.execute(stmt)).first() is not None
+    return conn.execute(stmt).first() is not None
 
 
-async def finish(
-    conn: AsyncConnection,
+def finish(
+    conn: Connection,
     current: BatchRecord,
     status: str,
     counts: tuple[int, int, int],
@@ -186,11 +185,11 @@ async def finish(
         )
         .returning(*batches.c)
     )
-    row = (await conn.execute(stmt)).first()
+    row = conn.execute(stmt).first()
     return None if row is None else record_from_row(row)
 
 
-async def abandon(conn: AsyncConnection, batch_id: str, reason: str, now: datetime) -> None:
+def abandon(conn: Connection, batch_id: str, reason: str, now: datetime) -> None:
     """Fail a batch that was never fully published and free its idempotency key for a retry."""
     stmt = (
         update(batches)
@@ -204,14 +203,14 @@ async def abandon(conn: AsyncConnection, batch_id: str, reason: str, now: dateti
             completed_at=now,
         )
     )
-    await conn.execute(stmt)
+    conn.execute(stmt)
 
 
-async def delete_one(conn: AsyncConnection, batch_id: str) -> None:
-    await conn.execute(delete(batches).where(batches.c.batch_id == batch_id))
+def delete_one(conn: Connection, batch_id: str) -> None:
+    conn.execute(delete(batches).where(batches.c.batch_id == batch_id))
 
 
-async def delete_finished_before(conn: AsyncConnection, cutoff: datetime) -> list[str]:
+def delete_finished_before(conn: Connection, cutoff: datetime) -> list[str]:
     """Delete finished batches that ended (or, with no end recorded, began) before ``cutoff``."""
     stmt = (
         delete(batches)
@@ -221,10 +220,10 @@ async def delete_finished_before(conn: AsyncConnection, cutoff: datetime) -> lis
         )
         .returning(batches.c.batch_id)
     )
-    return list((await conn.execute(stmt)).scalars())
+    return list(conn.execute(stmt).scalars())
 
 
-async def stalled(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[BatchRecord]:
+def stalled(conn: Connection, cutoff: datetime, limit: int) -> list[BatchRecord]:
     """Unfinished batches with no sign of progress since ``cutoff``: neither created, started
     nor given a stored chunk after it."""
     last_chunk = (
@@ -243,4 +242,4 @@ async def stalled(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[B
         .order_by(batches.c.created_at)
         .limit(limit)
     )
-    return [record_from_row(row) for row in (await conn.execute(stmt)).all()]
+    return [record_from_row(row) for row in conn.execute(stmt).all()]

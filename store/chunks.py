@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, delete, exists, func, select
 
 from schemas import jsonio
 from store.records import EncodedChunk
@@ -56,43 +55,43 @@ def _row_values(chunk: EncodedChunk, now: datetime) -> dict[str, Any]:
     }
 
 
-async def put(conn: AsyncConnection, chunk: EncodedChunk, now: datetime) -> bool:
+def put(conn: Connection, chunk: EncodedChunk, now: datetime) -> bool:
     """Store a chunk once; ``False`` if it was already there (the stored copy is kept)."""
     stmt = insert_ignoring_conflicts(
         result_chunks, conn.dialect.name, _row_values(chunk, now)
     ).returning(result_chunks.c.chunk_index)
-    return (await conn.execute(stmt)).first() is not None
+    return conn.execute(stmt).first() is not None
 
 
-async def put_many(conn: AsyncConnection, group: Sequence[EncodedChunk], now: datetime) -> None:
+def put_many(conn: Connection, group: Sequence[EncodedChunk], now: datetime) -> None:
     """Store every chunk of a group that is not stored yet, in one executemany (a statement
     compiled once); stored copies are kept (chunks are never rewritten)."""
     if group:
         rows = [_row_values(chunk, now) for chunk in group]
-        await conn.execute(insert_ignoring_conflicts(result_chunks, conn.dialect.name), rows)
+        conn.execute(insert_ignoring_conflicts(result_chunks, conn.dialect.name), rows)
 
 
-async def indexes(conn: AsyncConnection, batch_id: str) -> set[int]:
+def indexes(conn: Connection, batch_id: str) -> set[int]:
     stmt = select(result_chunks.c.chunk_index).where(result_chunks.c.batch_id == batch_id)
-    return set((await conn.execute(stmt)).scalars())
+    return set(conn.execute(stmt).scalars())
 
 
-async def count_results(conn: AsyncConnection, batch_id: str) -> int:
+def count_results(conn: Connection, batch_id: str) -> int:
     stmt = select(func.coalesce(func.sum(result_chunks.c.result_count), 0)).where(
         result_chunks.c.batch_id == batch_id
     )
-    return int((await conn.execute(stmt)).scalar_one())
+    return int(conn.execute(stmt).scalar_one())
 
 
-async def summaries(conn: AsyncConnection, batch_id: str) -> list[tuple[int, int, int]]:
+def summaries(conn: Connection, batch_id: str) -> list[tuple[int, int, int]]:
     """``(first_row, result_count, error_count)`` of every stored chunk of a batch."""
     stmt = select(
         result_chunks.c.first_row, result_chunks.c.result_count, result_chunks.c.error_count
     ).where(result_chunks.c.batch_id == batch_id)
-    return [(int(a), int(b), int(c)) for a, b, c in (await conn.execute(stmt)).all()]
+    return [(int(a), int(b), int(c)) for a, b, c in conn.execute(stmt).all()]
 
 
-async def counts(conn: AsyncConnection, batch_id: str, column: str) -> list[tuple[int, int]]:
+def counts(conn: Connection, batch_id: str, column: str) -> list[tuple[int, int]]:
     """``(chunk_index, count)`` in chunk order, where ``column`` is result_count or error_count."""
     count_column = result_chunks.c[column]
     stmt = (
@@ -100,25 +99,25 @@ async def counts(conn: AsyncConnection, batch_id: str, column: str) -> list[tupl
         .where(result_chunks.c.batch_id == batch_id, count_column > 0)
         .order_by(result_chunks.c.chunk_index)
     )
-    return [(int(index), int(count)) for index, count in (await conn.execute(stmt)).all()]
+    return [(int(index), int(count)) for index, count in conn.execute(stmt).all()]
 
 
-async def payloads(
-    conn: AsyncConnection, batch_id: str, chunk_indexes: Sequence[int], column: str
+def payloads(
+    conn: Connection, batch_id: str, chunk_indexes: Sequence[int], column: str
 ) -> dict[int, str]:
     """The JSON text of ``column`` (results or errors) of the named chunks, by chunk index."""
     stmt = select(result_chunks.c.chunk_index, result_chunks.c[column]).where(
         result_chunks.c.batch_id == batch_id, result_chunks.c.chunk_index.in_(chunk_indexes)
     )
-    return {int(index): str(text) for index, text in (await conn.execute(stmt)).all()}
+    return {int(index): str(text) for index, text in conn.execute(stmt).all()}
 
 
-async def delete_for(conn: AsyncConnection, batch_ids: Sequence[str]) -> None:
+def delete_for(conn: Connection, batch_ids: Sequence[str]) -> None:
     for ids in id_slices(batch_ids):
-        await conn.execute(delete(result_chunks).where(result_chunks.c.batch_id.in_(ids)))
+        conn.execute(delete(result_chunks).where(result_chunks.c.batch_id.in_(ids)))
 
 
-async def delete_orphans_before(conn: AsyncConnection, cutoff: datetime) -> None:
+def delete_orphans_before(conn: Connection, cutoff: datetime) -> None:
     """Drop old chunks whose batch is gone (written by a worker after the batch was deleted)."""
     has_batch = exists().where(batches.c.batch_id == result_chunks.c.batch_id)
-    await conn.execute(delete(result_chunks).where(result_chunks.c.created_at < cutoff, ~has_batch))
+    conn.execute(delete(result_chunks).where(result_chunks.c.created_at < cutoff, ~has_batch))

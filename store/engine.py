@@ -2,18 +2,20 @@
 
 SQLite (``sqlite+aiosqlite:///path``) is the embedded default that several worker processes and
 the API share in development; PostgreSQL (``postgresql+asyncpg://...``) is the production store.
+The SQLite URL keeps its aiosqlite scheme for users, but the store opens the file with the
+synchronous sqlite3 driver and runs each transaction in a thread of its own (see store.runner).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -21,6 +23,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from store.errors import StoreError
 
 SQLITE_DRIVER = "sqlite+aiosqlite"
+# What the store itself connects with for a sqlite+aiosqlite URL (see store.runner).
+SQLITE_SYNC_DRIVER = "sqlite+pysqlite"
 POSTGRES_DRIVER = "postgresql+asyncpg"
 # Long enough to outwait another process's write transaction, short enough to surface a stuck one.
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -62,26 +66,33 @@ def parse_store_url(url: str) -> URL:
     else:
         hint = "sqlite+aiosqlite:///data/results.db or postgresql+asyncpg://user:pass@host/db"
     raise StoreError(
-        f"Unsupported results store URL scheme {name!r}: the store speaks only the asyncio "
-        f"drivers aiosqlite and asyncpg. Set BATCHLINE_STORE_URL to {hint}."
+        f"Unsupported results store URL scheme {name!r}: the store accepts only "
+        f"{SQLITE_DRIVER} and {POSTGRES_DRIVER} URLs. Set BATCHLINE_STORE_URL to {hint}."
     )
 
 
-def create_store_engine(url: str, *, pg_schema: str | None = None) -> AsyncEngine:
-    """An engine for ``url``; nothing connects until the first query.
+def create_sqlite_engine(url: URL, *, pool_size: int) -> Engine:
+    """A synchronous (pysqlite) engine on the file that ``url`` (``sqlite+aiosqlite:///...``)
+    names; nothing connects until the first query.
 
-    ``pg_schema`` (PostgreSQL only) puts every table in that schema through ``search_path``, so
-    tests and side-by-side deployments can share one database without seeing each other's rows.
+    The store's threads share its pool (see store.runner): for a file database SQLAlchemy uses
+    a QueuePool and opens connections with check_same_thread=False, so a connection may be
+    used by one thread after another. ``pool_size`` should be at least the number of threads,
+    so that none of them waits for a connection or opens one to close it right after.
     """
-    parsed = parse_store_url(url)
-    if parsed.drivername == SQLITE_DRIVER:
-        if pg_schema is not None:
-            raise StoreError("pg_schema applies to PostgreSQL only; drop it for a SQLite store.")
-        assert parsed.database is not None  # noqa: S101 - parse_store_url rejected None
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed)
-        _install_sqlite_hooks(engine)
-        return engine
+    assert url.database is not None  # noqa: S101 - parse_store_url rejected None
+    Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url.set(drivername=SQLITE_SYNC_DRIVER), pool_size=pool_size)
+    _install_sqlite_hooks(engine)
+    return engine
+
+
+def create_postgres_engine(url: URL, *, pg_schema: str | None = None) -> AsyncEngine:
+    """An asyncpg engine for ``url``; nothing connects until the first query.
+
+    ``pg_schema`` puts every table in that schema through ``search_path``, so tests and
+    side-by-side deployments can share one database without seeing each other's rows.
+    """
     connect_args: dict[str, Any] = {"timeout": POSTGRES_CONNECT_TIMEOUT_S}
     if pg_schema is not None:
         if not _PG_SCHEMA_NAME.match(pg_schema):
@@ -91,31 +102,34 @@ def create_store_engine(url: str, *, pg_schema: str | None = None) -> AsyncEngin
             )
         connect_args["server_settings"] = {"search_path": pg_schema}
     # pre_ping: a pooled connection may have died with a server restart since its last use.
-    return create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+    return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
 
 
-async def enable_sqlite_wal(engine: AsyncEngine) -> None:
+def enable_sqlite_wal(engine: Engine) -> None:
     """Switch the database file to WAL, which lets readers (the API) run while a worker commits.
 
     The mode is stored in the file, so this is needed once per database, not per connection.
     SQLite answers "database is locked" at once, without waiting for its busy timeout, when
-    another process holds a lock during the switch, hence the retries here.
+    another process holds a lock during the switch, hence the retries here. Blocking: it runs
+    in one of the store's threads.
     """
-    deadline = asyncio.get_running_loop().time() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    async with engine.connect() as conn:
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    with engine.connect() as conn:
         # The raw driver connection: through SQLAlchemy the PRAGMA would run after our BEGIN,
         # and the journal mode cannot change inside a transaction.
-        raw = (await conn.get_raw_connection()).driver_connection
+        raw = conn.connection.driver_connection
         assert raw is not None  # noqa: S101 - a checked-out connection always has one
         while True:
             try:
-                cursor = await raw.execute("PRAGMA journal_mode = WAL")
-                row = await cursor.fetchone()
-                await cursor.close()
+                cursor = raw.execute("PRAGMA journal_mode = WAL")
+                try:
+                    row = cursor.fetchone()
+                finally:
+                    cursor.close()
             except sqlite3.OperationalError as error:
-                if "locked" not in str(error) or asyncio.get_running_loop().time() > deadline:
+                if "locked" not in str(error) or time.monotonic() > deadline:
                     raise
-                await asyncio.sleep(WAL_RETRY_PAUSE_S)
+                time.sleep(WAL_RETRY_PAUSE_S)
                 continue
             if row is None or str(row[0]).lower() != "wal":
                 raise StoreError(
@@ -125,10 +139,8 @@ async def enable_sqlite_wal(engine: AsyncEngine) -> None:
             return
 
 
-def _install_sqlite_hooks(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
-
-    @event.listens_for(sync_engine, "connect")
+def _install_sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # Take BEGIN away from the sqlite3 driver (it would skip it for SELECT and DDL) so that
         # _on_begin decides how every transaction starts.
@@ -141,7 +153,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         finally:
             cursor.close()
 
-    @event.listens_for(sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # A deferred transaction that reads and then writes cannot wait for a lock held by
         # another process: SQLite answers SQLITE_BUSY at once, busy_timeout or not. Writers take

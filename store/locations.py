@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, delete, select
 
 from store.tables import chunk_locations, id_slices, insert_ignoring_conflicts
 
@@ -13,9 +12,7 @@ from store.tables import chunk_locations, id_slices, insert_ignoring_conflicts
 ROWS_PER_INSERT = 200
 
 
-async def record(
-    conn: AsyncConnection, batch_id: str, locations: Sequence[tuple[int, int]]
-) -> None:
+def record(conn: Connection, batch_id: str, locations: Sequence[tuple[int, int]]) -> None:
     """``locations[i]`` is (partition, offset) of chunk ``i``; recording twice changes nothing."""
     for start in range(0, len(locations), ROWS_PER_INSERT):
         rows = [
@@ -24,12 +21,10 @@ async def record(
                 locations[start : start + ROWS_PER_INSERT], start
             )
         ]
-        await conn.execute(insert_ignoring_conflicts(chunk_locations, conn.dialect.name, rows))
+        conn.execute(insert_ignoring_conflicts(chunk_locations, conn.dialect.name, rows))
 
 
-async def find(
-    conn: AsyncConnection, batch_id: str, indexes: Collection[int]
-) -> dict[int, tuple[int, int]]:
+def find(conn: Connection, batch_id: str, indexes: Collection[int]) -> dict[int, tuple[int, int]]:
     found: dict[int, tuple[int, int]] = {}
     for wanted in id_slices(indexes):
         stmt = select(
@@ -38,11 +33,11 @@ async def find(
             chunk_locations.c.batch_id == batch_id,
             chunk_locations.c.chunk_index.in_(wanted),
         )
-        for index, part, offset in (await conn.execute(stmt)).all():
+        for index, part, offset in conn.execute(stmt).all():
             found[int(index)] = (int(part), int(offset))
     return found
 
 
-async def delete_for(conn: AsyncConnection, batch_ids: Sequence[str]) -> None:
+def delete_for(conn: Connection, batch_ids: Sequence[str]) -> None:
     for ids in id_slices(batch_ids):
-        await conn.execute(delete(chunk_locations).where(chunk_locations.c.batch_id.in_(ids)))
+        conn.execute(delete(chunk_locations).where(chunk_locations.c.batch_id.in_(ids)))

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
-from sqlalchemy import exc, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, exc, text
 
 from schemas import jsonio
 from store import api_keys, batches, chunks, locations
-from store.engine import WRITE_OPTION, create_store_engine, enable_sqlite_wal, redacted
+from store.engine import redacted
 from store.errors import (
     BatchNotFound,
     DuplicateIdempotencyKey,
@@ -22,8 +22,11 @@ from store.errors import (
     TooManyUnfinished,
 )
 from store.records import FINISHED_STATUSES, ApiKeyRecord, BatchRecord, EncodedChunk, NewBatch
+from store.runner import Runner, open_runner
 from store.schema import ensure_schema
 from store.window import plan_window
+
+T = TypeVar("T")
 
 # Chunks loaded per query while streaming results: a handful of chunks of at most a few
 # hundred items each, never a whole 10,000-item batch.
@@ -37,34 +40,38 @@ def _aware(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
-async def _raise_on_idempotency_clash(conn: AsyncConnection, batch: NewBatch) -> None:
+def _raise_on_idempotency_clash(conn: Connection, batch: NewBatch) -> None:
     if batch.idempotency_key is not None:
-        existing = await batches.find_by_idempotency_key(
-            conn, batch.owner_key_id, batch.idempotency_key
-        )
+        existing = batches.find_by_idempotency_key(conn, batch.owner_key_id, batch.idempotency_key)
         if existing is not None:
             raise DuplicateIdempotencyKey(existing)
 
 
-class ResultsStore:
-    """One interface over both backends; create it with :meth:`connect`, end with :meth:`close`."""
+def _select_one(conn: Connection) -> None:
+    conn.execute(text("SELECT 1"))
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        """Wrap ``engine`` without touching the database (see :meth:`connect`)."""
-        self._engine = engine
-        # Same pool; on SQLite its transactions start with BEGIN IMMEDIATE (see store.engine).
-        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+
+class ResultsStore:
+    """One interface over both backends; create it with :meth:`connect`, end with :meth:`close`.
+
+    Every operation is one synchronous function over one connection (the SQL modules of this
+    package), handed whole to the backend's runner: see store.runner. Collections passed in are
+    copied first, as on SQLite the work reads them in a thread while other tasks run.
+    """
+
+    def __init__(self, runner: Runner) -> None:
+        """Wrap ``runner`` without touching the database (see :meth:`connect`)."""
+        self._runner = runner
+        self._where = redacted(runner.url)
 
     @classmethod
     async def connect(cls, url: str, *, pg_schema: str | None = None) -> ResultsStore:
         """Open the store at ``url`` and create its tables if they are missing."""
-        store = cls(create_store_engine(url, pg_schema=pg_schema))
+        store = cls(open_runner(url, pg_schema=pg_schema))
         try:
-            if store._engine.dialect.name == "sqlite":
-                async with store._translate_errors():
-                    await enable_sqlite_wal(store._engine)
-            async with store._write() as conn:
-                await ensure_schema(conn, pg_schema)
+            async with store._translate_errors():
+                await store._runner.prepare()
+            await store._write(partial(ensure_schema, pg_schema=pg_schema))
         except BaseException:
             await store.close()
             raise
@@ -72,30 +79,30 @@ class ResultsStore:
 
     async def close(self) -> None:
         """Close every pooled connection; the store is unusable afterwards."""
-        await self._engine.dispose()
+        await self._runner.close()
 
     async def ping(self) -> bool:
         """True if the database answers ``SELECT 1``; never raises."""
         try:
-            async with asyncio.timeout(PING_TIMEOUT_S), self._engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            async with asyncio.timeout(PING_TIMEOUT_S):
+                await self._runner.read(_select_one)
         except Exception:
             return False
         return True
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._translate_errors(), self._engine.connect() as conn:
-            yield conn
+    async def _read(self, work: Callable[[Connection], T]) -> T:
+        async with self._translate_errors():
+            return await self._runner.read(work)
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._translate_errors(), self._writer.begin() as conn:
-            yield conn
+    async def _write(self, work: Callable[[Connection], T]) -> T:
+        async with self._translate_errors():
+            return await self._runner.write(work)
 
     @asynccontextmanager
     async def _translate_errors(self) -> AsyncIterator[None]:
-        where = redacted(self._engine.url)
+        # Driver errors raised in a SQLite thread reach the await unchanged, so this one
+        # translation serves both backends.
+        where = self._where
         try:
             yield
         except (exc.OperationalError, exc.InterfaceError, OSError, TimeoutError) as error:
@@ -123,17 +130,22 @@ class ResultsStore:
         transaction (serialised per owner) and TooManyUnfinished is raised when there is no room.
         """
         _aware(batch.created_at, "created_at")
-        async with self._write() as conn:
+
+        def admit(conn: Connection) -> BatchRecord | None:
             if max_unfinished is not None:
-                await batches.lock_owner(conn, batch.owner_key_id)
-                await _raise_on_idempotency_clash(conn, batch)
-                unfinished = await batches.count_unfinished(conn, batch.owner_key_id)
+                batches.lock_owner(conn, batch.owner_key_id)
+                _raise_on_idempotency_clash(conn, batch)
+                unfinished = batches.count_unfinished(conn, batch.owner_key_id)
                 if unfinished >= max_unfinished:
                     raise TooManyUnfinished(batch.owner_key_id, max_unfinished)
-            record = await batches.insert(conn, batch)
-            if record is not None:
-                return record
-            await _raise_on_idempotency_clash(conn, batch)
+            record = batches.insert(conn, batch)
+            if record is None:
+                _raise_on_idempotency_clash(conn, batch)
+            return record
+
+        record = await self._write(admit)
+        if record is not None:
+            return record
         raise StoreError(f"Batch id {batch.batch_id} is already taken; generate a new batch id.")
 
     async def ensure_batch(self, batch: NewBatch) -> BatchRecord:
@@ -143,23 +155,25 @@ class ResultsStore:
         registered their batch: every worker holding one of its chunks may call this at once.
         """
         _aware(batch.created_at, "created_at")
-        async with self._write() as conn:
-            record = await batches.insert(conn, batch)
+
+        def insert_or_get(conn: Connection) -> BatchRecord | None:
+            record = batches.insert(conn, batch) or batches.get(conn, batch.batch_id)
             if record is None:
-                record = await batches.get(conn, batch.batch_id)
-            if record is not None:
-                return record
-            await _raise_on_idempotency_clash(conn, batch)
+                _raise_on_idempotency_clash(conn, batch)
+            return record
+
+        record = await self._write(insert_or_get)
+        if record is not None:
+            return record
         raise StoreError(f"Batch {batch.batch_id} could not be stored; retry.")
 
     async def get_batch(self, batch_id: str) -> BatchRecord | None:
-        async with self._read() as conn:
-            return await batches.get(conn, batch_id)
+        return await self._read(lambda conn: batches.get(conn, batch_id))
 
     async def get_batches(self, batch_ids: Collection[str]) -> dict[str, BatchRecord]:
         """The stored batches among ``batch_ids``, by ID (one query)."""
-        async with self._read() as conn:
-            return await batches.get_many(conn, batch_ids)
+        ids = list(batch_ids)
+        return await self._read(lambda conn: batches.get_many(conn, ids))
 
     async def record_progress(self, counts: Sequence[tuple[str, int, int, int]]) -> None:
         """Live counts ``(batch_id, processed, filtered, invalid)`` of running batches, in one
@@ -167,15 +181,20 @@ class ResultsStore:
         as they are."""
         if not counts:
             return
-        async with self._write() as conn:
-            for batch_id, processed, filtered, invalid in counts:
-                await batches.record_progress(conn, batch_id, processed, filtered, invalid)
+        rows = list(counts)
+
+        def record(conn: Connection) -> None:
+            for batch_id, processed, filtered, invalid in rows:
+                batches.record_progress(conn, batch_id, processed, filtered, invalid)
+
+        await self._write(record)
 
     async def find_by_idempotency_key(
         self, owner_key_id: str | None, key: str
     ) -> BatchRecord | None:
-        async with self._read() as conn:
-            return await batches.find_by_idempotency_key(conn, owner_key_id, key)
+        return await self._read(
+            lambda conn: batches.find_by_idempotency_key(conn, owner_key_id, key)
+        )
 
     async def list_batches(
         self, owner_key_id: str | None, offset: int, limit: int
@@ -183,13 +202,11 @@ class ResultsStore:
         """One page of batches, newest first, and how many there are in all (owner None = all)."""
         if offset < 0 or limit < 0:
             raise ValueError("offset and limit must be >= 0")
-        async with self._read() as conn:
-            return await batches.page(conn, owner_key_id, offset, limit)
+        return await self._read(lambda conn: batches.page(conn, owner_key_id, offset, limit))
 
     async def count_unfinished(self, owner_key_id: str | None) -> int:
         """Batches queued or processing (owner None = everybody's)."""
-        async with self._read() as conn:
-            return await batches.count_unfinished(conn, owner_key_id)
+        return await self._read(lambda conn: batches.count_unfinished(conn, owner_key_id))
 
     async def mark_processing(self, batch_id: str, started_at: datetime) -> None:
         """Queued -> processing, keeping the first ``started_at``.
@@ -198,8 +215,7 @@ class ResultsStore:
         retry loop, and a batch deleted meanwhile must not make them retry for ever.
         """
         started_at = _aware(started_at, "started_at")
-        async with self._write() as conn:
-            await batches.mark_processing(conn, batch_id, started_at)
+        await self._write(lambda conn: batches.mark_processing(conn, batch_id, started_at))
 
     async def finish_batch(
         self,
@@ -234,12 +250,15 @@ class ResultsStore:
         if status not in FINISHED_STATUSES:
             raise ValueError(f"status must be one of {sorted(FINISHED_STATUSES)}, not {status!r}")
         completed_at = _aware(completed_at, "completed_at")
-        async with self._write() as conn:
-            current = await batches.get(conn, batch_id)
+
+        def end(conn: Connection) -> tuple[bool, BatchRecord | None]:
+            current = batches.get(conn, batch_id)
             if current is None or current.finished:
                 return False, current
-            ended = await batches.finish(conn, current, status, counts, completed_at, reason)
-            return ended is not None, ended or await batches.get(conn, batch_id)
+            ended = batches.finish(conn, current, status, counts, completed_at, reason)
+            return ended is not None, ended or batches.get(conn, batch_id)
+
+        return await self._write(end)
 
     async def abandon_batch(self, batch_id: str, reason: str) -> None:
         """Mark a batch that could not be published failed, and free its idempotency key.
@@ -247,47 +266,51 @@ class ResultsStore:
         Not deleted: chunks that did reach Kafka must find a finished batch and be skipped,
         rather than register it afresh as a producer's batch.
         """
-        async with self._write() as conn:
-            await batches.abandon(conn, batch_id, reason, datetime.now(UTC))
+        await self._write(lambda conn: batches.abandon(conn, batch_id, reason, datetime.now(UTC)))
 
     async def stalled_batches(self, cutoff: datetime, limit: int = 100) -> list[BatchRecord]:
         """Unfinished batches that show no progress (creation, start, stored chunk) since
         ``cutoff``, oldest first: candidates for the worker's reconciler."""
         cutoff = _aware(cutoff, "cutoff")
-        async with self._read() as conn:
-            return await batches.stalled(conn, cutoff, limit)
+        return await self._read(lambda conn: batches.stalled(conn, cutoff, limit))
 
     async def record_chunk_locations(
         self, batch_id: str, chunk_offsets: list[tuple[int, int]]
     ) -> None:
         """Where each chunk sits on the requests topic: ``chunk_offsets[i]`` = (partition,
         offset) of chunk ``i``."""
-        async with self._write() as conn:
-            await locations.record(conn, batch_id, chunk_offsets)
+        offsets = list(chunk_offsets)
+        await self._write(lambda conn: locations.record(conn, batch_id, offsets))
 
     async def chunk_locations(
         self, batch_id: str, indexes: Collection[int]
     ) -> dict[int, tuple[int, int]]:
         """(partition, offset) of the given chunks, for those whose location was recorded."""
-        async with self._read() as conn:
-            return await locations.find(conn, batch_id, indexes)
+        wanted = list(indexes)
+        return await self._read(lambda conn: locations.find(conn, batch_id, wanted))
 
     async def delete_batch(self, batch_id: str) -> None:
         """Remove a batch and its chunks (no error if it is already gone)."""
-        async with self._write() as conn:
-            await chunks.delete_for(conn, [batch_id])
-            await locations.delete_for(conn, [batch_id])
-            await batches.delete_one(conn, batch_id)
+
+        def delete(conn: Connection) -> None:
+            chunks.delete_for(conn, [batch_id])
+            locations.delete_for(conn, [batch_id])
+            batches.delete_one(conn, batch_id)
+
+        await self._write(delete)
 
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete finished batches that ended before ``cutoff`` with their chunks; how many."""
         cutoff = _aware(cutoff, "cutoff")
-        async with self._write() as conn:
-            purged = await batches.delete_finished_before(conn, cutoff)
-            await chunks.delete_for(conn, purged)
-            await locations.delete_for(conn, purged)
-            await chunks.delete_orphans_before(conn, cutoff)
-        return len(purged)
+
+        def purge(conn: Connection) -> int:
+            purged = batches.delete_finished_before(conn, cutoff)
+            chunks.delete_for(conn, purged)
+            locations.delete_for(conn, purged)
+            chunks.delete_orphans_before(conn, cutoff)
+            return len(purged)
+
+        return await self._write(purge)
 
     # results
 
@@ -301,8 +324,7 @@ class ResultsStore:
     ) -> bool:
         """Store a chunk's results once: True the first time, False (nothing changed) after."""
         chunk = chunks.encode_chunk(batch_id, chunk_index, first_row, results, errors)
-        async with self._write() as conn:
-            return await chunks.put(conn, chunk, datetime.now(UTC))
+        return await self._write(lambda conn: chunks.put(conn, chunk, datetime.now(UTC)))
 
     async def put_chunk_group(
         self, group: Sequence[EncodedChunk], started: Collection[str], now: datetime
@@ -315,26 +337,27 @@ class ResultsStore:
         are not stored: their batch IDs are returned, so that nothing of them is announced.
         """
         now = _aware(now, "now")
-        async with self._write() as conn:
-            stored = await batches.get_many(conn, {chunk.batch_id for chunk in group})
+        chunk_list, started_ids = list(group), set(started)
+
+        def put(conn: Connection) -> set[str]:
+            stored = batches.get_many(conn, {chunk.batch_id for chunk in chunk_list})
             finished = {batch_id for batch_id, batch in stored.items() if batch.finished}
-            for batch_id in sorted(set(started) - finished):
-                await batches.mark_processing(conn, batch_id, now)
-            await chunks.put_many(conn, [c for c in group if c.batch_id not in finished], now)
-        return finished
+            for batch_id in sorted(started_ids - finished):
+                batches.mark_processing(conn, batch_id, now)
+            chunks.put_many(conn, [c for c in chunk_list if c.batch_id not in finished], now)
+            return finished
+
+        return await self._write(put)
 
     async def chunk_indexes(self, batch_id: str) -> set[int]:
-        async with self._read() as conn:
-            return await chunks.indexes(conn, batch_id)
+        return await self._read(lambda conn: chunks.indexes(conn, batch_id))
 
     async def chunk_summaries(self, batch_id: str) -> list[tuple[int, int, int]]:
         """``(first_row, result_count, error_count)`` per stored chunk (for the reconciler)."""
-        async with self._read() as conn:
-            return await chunks.summaries(conn, batch_id)
+        return await self._read(lambda conn: chunks.summaries(conn, batch_id))
 
     async def count_results(self, batch_id: str) -> int:
-        async with self._read() as conn:
-            return await chunks.count_results(conn, batch_id)
+        return await self._read(lambda conn: chunks.count_results(conn, batch_id))
 
     async def iter_results(
         self, batch_id: str, offset: int = 0, limit: int | None = None
@@ -352,8 +375,8 @@ class ResultsStore:
         self, batch_id: str, offset: int, limit: int
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of per-row errors in row order, and how many there are in all."""
-        async with self._read() as conn:
-            total = sum(count for _, count in await chunks.counts(conn, batch_id, "error_count"))
+        counts = await self._read(lambda conn: chunks.counts(conn, batch_id, "error_count"))
+        total = sum(count for _, count in counts)
         page: list[dict[str, Any]] = []
         async for errors in self._window(batch_id, "error_count", "errors", offset, limit):
             page.extend(errors)
@@ -362,14 +385,18 @@ class ResultsStore:
     async def _window(
         self, batch_id: str, count_column: str, payload_column: str, offset: int, limit: int | None
     ) -> AsyncIterator[list[Any]]:
-        # Only the small (chunk_index, count) list is read whole; payloads follow a few at a time.
-        async with self._read() as conn:
-            plan = plan_window(await chunks.counts(conn, batch_id, count_column), offset, limit)
+        # Only the small (chunk_index, count) list is read whole; payloads follow a few at a
+        # time, each read its own transaction, none open while the caller consumes.
+        counts = await self._read(lambda conn: chunks.counts(conn, batch_id, count_column))
+        plan = plan_window(counts, offset, limit)
         for start in range(0, len(plan), CHUNKS_PER_READ):
             group = plan[start : start + CHUNKS_PER_READ]
-            async with self._read() as conn:
-                indexes = [piece.chunk_index for piece in group]
-                texts = await chunks.payloads(conn, batch_id, indexes, payload_column)
+            indexes = [piece.chunk_index for piece in group]
+            texts = await self._read(
+                partial(
+                    chunks.payloads, batch_id=batch_id, chunk_indexes=indexes, column=payload_column
+                )
+            )
             for piece in group:
                 if piece.chunk_index not in texts:
                     # Chunks are never rewritten, only deleted with their batch.
@@ -381,25 +408,26 @@ class ResultsStore:
 
     async def create_api_key(self, name: str, key_hash: str) -> ApiKeyRecord:
         """Store a new key by the sha256 of its secret; the name must be unused."""
-        async with self._write() as conn:
-            record = await api_keys.insert(conn, name, key_hash, datetime.now(UTC))
-            if record is not None:
-                return record
-            if await api_keys.name_exists(conn, name):
+
+        def create(conn: Connection) -> ApiKeyRecord | None:
+            record = api_keys.insert(conn, name, key_hash, datetime.now(UTC))
+            if record is None and api_keys.name_exists(conn, name):
                 raise StoreError(f"An API key named {name!r} already exists; choose another name.")
+            return record
+
+        record = await self._write(create)
+        if record is not None:
+            return record
         raise StoreError("That API key secret is already registered; generate a new secret.")
 
     async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """The active (not revoked) key with this hash."""
-        async with self._read() as conn:
-            return await api_keys.find_active(conn, key_hash)
+        return await self._read(lambda conn: api_keys.find_active(conn, key_hash))
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         """Every key, revoked ones included, oldest first."""
-        async with self._read() as conn:
-            return await api_keys.all_keys(conn)
+        return await self._read(api_keys.all_keys)
 
     async def revoke_api_key(self, name_or_id: str) -> bool:
         """Revoke by key id or name; False if there is no such active key."""
-        async with self._write() as conn:
-            return await api_keys.revoke(conn, name_or_id, datetime.now(UTC))
+        return await self._write(lambda conn: api_keys.revoke(conn, name_or_id, datetime.now(UTC)))

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from store import ResultsStore, StoreError, StoreUnavailable
-from store.engine import create_store_engine
+from store.runner import open_runner
 from store.tables import SCHEMA_VERSION, schema_version
 from tests.integration.store.builders import StoreTarget
 
@@ -30,7 +30,7 @@ async def test_ping_is_true_for_an_open_store(store: ResultsStore) -> None:
 
 async def test_ping_is_false_when_the_database_is_unreachable() -> None:
     url = f"postgresql+asyncpg://nobody:nothing@127.0.0.1:{closed_port()}/none"
-    store = ResultsStore(create_store_engine(url))
+    store = ResultsStore(open_runner(url))
     try:
         assert await store.ping() is False
     finally:
@@ -73,8 +73,9 @@ async def test_reconnecting_keeps_data_and_one_schema_version_row(
     again = await store_target.connect()
     try:
         assert await again.count_results("b") == 1
-        async with again._read() as conn:
-            rows = (await conn.execute(select(schema_version.c.version))).scalars().all()
+        rows = await again._read(
+            lambda conn: conn.execute(select(schema_version.c.version)).scalars().all()
+        )
         assert rows == [SCHEMA_VERSION]
     finally:
         await again.close()
@@ -85,8 +86,9 @@ async def test_processes_starting_together_create_the_schema_once(
 ) -> None:
     stores = await asyncio.gather(*(store_target.connect() for _ in range(4)))
     try:
-        async with stores[0]._read() as conn:
-            count = (await conn.execute(select(func.count()).select_from(schema_version))).scalar()
+        count = await stores[0]._read(
+            lambda conn: conn.execute(select(func.count()).select_from(schema_version)).scalar()
+        )
         assert count == 1
     finally:
         for opened in stores:
@@ -96,8 +98,9 @@ async def test_processes_starting_together_create_the_schema_once(
 async def test_a_newer_schema_version_is_refused_with_advice(
     store: ResultsStore, store_target: StoreTarget
 ) -> None:
-    async with store._write() as conn:
-        await conn.execute(update(schema_version).values(version=SCHEMA_VERSION + 1))
+    await store._write(
+        lambda conn: conn.execute(update(schema_version).values(version=SCHEMA_VERSION + 1))
+    )
 
     with pytest.raises(StoreError, match="migrate"):
         await store_target.connect()

@@ -123,9 +123,9 @@ async def test_results_are_loaded_a_few_chunks_at_a_time_and_only_inside_the_win
     requested: list[list[int]] = []
     original = chunks.payloads
 
-    async def spy(conn: Any, batch_id: str, indexes: Sequence[int], column: str) -> dict[int, str]:
-        requested.append(list(indexes))
-        return await original(conn, batch_id, indexes, column)
+    def spy(conn: Any, batch_id: str, chunk_indexes: Sequence[int], column: str) -> dict[int, str]:
+        requested.append(list(chunk_indexes))
+        return original(conn, batch_id, chunk_indexes, column)
 
     monkeypatch.setattr(chunks, "payloads", spy)
 
