@@ -34,7 +34,7 @@ from schemas.events import (
 )
 from store import BatchRecord, EncodedChunk, NewBatch, StoreError, encode_chunk
 from streams.admission import (
-    REFUSAL_MESSAGES,
+    DEAD_LETTER_MESSAGES,
     DeadLetterCode,
     check_chunk,
     implied_shape,
@@ -46,7 +46,7 @@ from streams.outputs import Outgoing, Outputs
 from streams.retry import GaveUp, retry_transient
 from streams.signing import Headers, has_valid_signature
 from streams.topics import TopicNames
-from transforms import PipelineRegistry, TransformsError
+from transforms import PipelineRegistry, UnknownPipelineError
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,6 @@ class DeadLetter:
     message: SourceMessage
     code: DeadLetterCode
     error_type: str
-    error: str
     batch_id: str | None = None
     chunk_index: int | None = None
     # Only a chunk that proved it belongs to its batch (admitted) may fail it.
@@ -96,7 +95,6 @@ class DeadLetter:
         chunk: ChunkEvent,
         code: DeadLetterCode,
         error_type: str,
-        error: str,
         *,
         fails_batch: bool,
     ) -> DeadLetter:
@@ -106,11 +104,19 @@ class DeadLetter:
             message,
             code,
             error_type,
-            error,
             batch_id=chunk.batch_id,
             chunk_index=chunk.chunk_index,
             fails_batch=fails_batch,
         )
+
+    @property
+    def error(self) -> str:
+        return DEAD_LETTER_MESSAGES[self.code]
+
+    @property
+    def batch_reason(self) -> str:
+        """Why the batch failed, in codes and numbers only."""
+        return f"Chunk {self.chunk_index} was dead-lettered ({self.code.value}): {self.error}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,19 +135,6 @@ class PreparedGroup:
     letters: list[DeadLetter] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
-
-
-def describe_error(exc: Exception) -> str:
-    """A message about the failure that never repeats the input it failed on."""
-    if isinstance(exc, ValidationError):
-        problems = sorted(
-            {f"{'.'.join(map(str, e['loc'])) or '$'}: {e['type']}" for e in exc.errors()}
-        )
-        return "Invalid chunk message: " + "; ".join(problems[:10])
-    if isinstance(exc, jsonio.JSONDecodeError | TransformsError):
-        # Positions and pipeline reference problems only, never a record value.
-        return str(exc)
-    return f"{type(exc).__name__} while transforming the chunk"
 
 
 def result_chunk_bytes(chunk: ChunkEvent, encoded: EncodedChunk) -> bytes:
@@ -197,10 +190,7 @@ class ChunkHandler:
                     if isinstance(exc, ValidationError)
                     else DeadLetterCode.UNDECODABLE
                 )
-                self._letter(
-                    group,
-                    DeadLetter(position, message, code, type(exc).__name__, describe_error(exc)),
-                )
+                self._letter(group, DeadLetter(position, message, code, type(exc).__name__))
         batches = await self._lookup({chunk.batch_id for _, _, chunk in decoded})
         for position, message, chunk in decoded:
             batch = await self._admit(group, position, message, chunk, batches)
@@ -266,9 +256,8 @@ class ChunkHandler:
         chunk: ChunkEvent,
         code: DeadLetterCode,
     ) -> None:
-        error = REFUSAL_MESSAGES.get(code, code.value)
         letter = DeadLetter.of_chunk(
-            position, message, chunk, code, "ChunkRefused", error, fails_batch=False
+            position, message, chunk, code, "ChunkRefused", fails_batch=False
         )
         self._letter(group, letter)
 
@@ -288,9 +277,13 @@ class ChunkHandler:
                 chunk.batch_id, chunk.chunk_index, chunk.first_row, outcome.results, errors
             )
         except Exception as exc:  # noqa: BLE001 - a chunk that breaks the engine is a dead letter
-            code, error = DeadLetterCode.PIPELINE_FAILED, describe_error(exc)
+            code = (
+                DeadLetterCode.UNKNOWN_PIPELINE
+                if isinstance(exc, UnknownPipelineError)
+                else DeadLetterCode.PIPELINE_FAILED
+            )
             letter = DeadLetter.of_chunk(
-                position, message, chunk, code, type(exc).__name__, error, fails_batch=True
+                position, message, chunk, code, type(exc).__name__, fails_batch=True
             )
             self._letter(group, letter)
             return
@@ -356,7 +349,6 @@ class ChunkHandler:
                     item.chunk,
                     code,
                     type(exc).__name__,
-                    "The results store refused the chunk",
                     fails_batch=True,
                 )
                 self._letter(group, letter)
@@ -423,7 +415,7 @@ class ChunkHandler:
             failed = ChunkFailedEvent(
                 batch_id=letter.batch_id,
                 chunk_index=letter.chunk_index,
-                reason=letter.error,
+                reason=letter.batch_reason,
                 at=now,
             )
             messages.append(Outgoing(self._topics.progress, key, failed.to_bytes()))
