@@ -29,12 +29,10 @@ from schemas.events import (
     ChunkEvent,
     ChunkFailedEvent,
     ChunksDoneEvent,
-    DeadLetterEvent,
     decode,
 )
 from store import BatchRecord, EncodedChunk, NewBatch, StoreError, encode_chunk
 from streams.admission import (
-    DEAD_LETTER_MESSAGES,
     DeadLetterCode,
     check_chunk,
     implied_shape,
@@ -42,9 +40,10 @@ from streams.admission import (
     shape_of,
     signature_required,
 )
+from streams.dead_letters import DeadLetter, SourceMessage, dead_letter_message
 from streams.outputs import Outgoing, Outputs
 from streams.retry import GaveUp, retry_transient
-from streams.signing import Headers, has_valid_signature
+from streams.signing import has_valid_signature
 from streams.topics import TopicNames
 from transforms import PipelineRegistry, UnknownPipelineError
 
@@ -61,62 +60,6 @@ class ChunkStore(Protocol):
     async def put_chunk_group(
         self, group: Sequence[EncodedChunk], started: Collection[str], now: datetime
     ) -> set[str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SourceMessage:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    headers: Headers = ()
-
-    def where(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    position: int  # of the message in its group
-    message: SourceMessage
-    code: DeadLetterCode
-    error_type: str
-    batch_id: str | None = None
-    chunk_index: int | None = None
-    # Only a chunk that proved it belongs to its batch (admitted) may fail it.
-    fails_batch: bool = False
-
-    @classmethod
-    def of_chunk(
-        cls,
-        position: int,
-        message: SourceMessage,
-        chunk: ChunkEvent,
-        code: DeadLetterCode,
-        error_type: str,
-        *,
-        fails_batch: bool,
-    ) -> DeadLetter:
-        """The dead letter of a decoded chunk, naming its batch and index."""
-        return cls(
-            position,
-            message,
-            code,
-            error_type,
-            batch_id=chunk.batch_id,
-            chunk_index=chunk.chunk_index,
-            fails_batch=fails_batch,
-        )
-
-    @property
-    def error(self) -> str:
-        return DEAD_LETTER_MESSAGES[self.code]
-
-    @property
-    def batch_reason(self) -> str:
-        """Why the batch failed, in codes and numbers only."""
-        return f"Chunk {self.chunk_index} was dead-lettered ({self.code.value}): {self.error}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,20 +340,7 @@ class ChunkHandler:
         return messages
 
     def _dead_letter_messages(self, letter: DeadLetter, now: datetime) -> list[Outgoing]:
-        message = letter.message
-        event = DeadLetterEvent(
-            source_topic=message.topic,
-            source_partition=message.partition,
-            source_offset=message.offset,
-            batch_id=letter.batch_id,
-            chunk_index=letter.chunk_index,
-            code=letter.code.value,
-            error_type=letter.error_type,
-            error=letter.error,
-            at=now,
-        )
-        key = letter.batch_id.encode() if letter.batch_id else None
-        messages = [Outgoing(self._topics.dead_letters, key, event.to_bytes())]
+        messages = [dead_letter_message(letter, self._topics.dead_letters, self._metrics, now)]
         if letter.fails_batch and letter.batch_id is not None:
             failed = ChunkFailedEvent(
                 batch_id=letter.batch_id,
@@ -418,19 +348,8 @@ class ChunkHandler:
                 reason=letter.batch_reason,
                 at=now,
             )
+            key = letter.batch_id.encode()
             messages.append(Outgoing(self._topics.progress, key, failed.to_bytes()))
-        self._metrics.errors.labels(error_type="dead_letter").inc()
-        self._metrics.dead_letters.labels(code=letter.code.value).inc()
-        log.warning(
-            "chunk dead-lettered",
-            extra={
-                "source": message.where(),
-                "batch_id": letter.batch_id,
-                "chunk_index": letter.chunk_index,
-                "code": letter.code.value,
-                "error_type": letter.error_type,
-            },
-        )
         return messages
 
     def _count(self, group: PreparedGroup, stored: Sequence[Transformed]) -> None:

@@ -22,7 +22,8 @@ from schemas.events import (
 from store import encode_chunk
 from streams import retry
 from streams.admission import DEAD_LETTER_MESSAGES, DeadLetterCode
-from streams.chunk_handler import ChunkHandler, SourceMessage, result_chunk_bytes
+from streams.chunk_handler import ChunkHandler, result_chunk_bytes
+from streams.dead_letters import SourceMessage
 from streams.progress_handler import decode_progress
 from tests.unit.streams.builders import (
     SECRET,
