@@ -6,6 +6,8 @@ fraction as a Decimal (schemas.jsonio), so money is exact from the first byte.
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -13,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from api.errors import ApiError, invalid_parameters
 from schemas import jsonio
+from schemas.http import MAX_NUMBER_DIGITS, MAX_NUMBER_EXPONENT
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -38,11 +41,74 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return bytes(received)
 
 
+def require_json(request: Request) -> None:
+    """415 unless the body is declared JSON (or not declared at all, as FastAPI allows)."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        "Send the body as JSON with Content-Type: application/json",
+        {"content_type": media_type[:100]},
+    )
+
+
 def parse_json(body: bytes) -> Any:
+    """The document; 400 for anything that is not one well-formed JSON document, holds text
+    that cannot be encoded (a lone surrogate), or a number outside the documented range."""
     try:
-        return jsonio.loads(body)
+        document = jsonio.loads(body)
     except jsonio.JSONDecodeError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
+    if _MAYBE_OUT_OF_RANGE.search(body) and not numbers_in_range(document):
+        raise ApiError(
+            400,
+            "bad_request",
+            f"A number has more than {MAX_NUMBER_DIGITS} digits or an exponent beyond "
+            f"plus or minus {MAX_NUMBER_EXPONENT}; send it as a string",
+            {"max_digits": MAX_NUMBER_DIGITS, "max_exponent": MAX_NUMBER_EXPONENT},
+        )
+    return document
+
+
+# Only a body holding a long run of digits and points, or an exponent of two digits or more,
+# can hold a number out of range (a number written in at most 89 digits and points, with a
+# one-digit exponent, has fewer than 100 digits and an exponent within 98): the others skip
+# the walk through the document.
+_MAYBE_OUT_OF_RANGE = re.compile(rb"[\d.]{90}|[\d.][eE][+-]?\d{2}")
+_INT_BOUND = 10**MAX_NUMBER_DIGITS
+
+
+def numbers_in_range(document: Any) -> bool:
+    """Every number in the document within MAX_NUMBER_DIGITS and MAX_NUMBER_EXPONENT."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, Decimal):
+            if not _decimal_in_range(value):
+                return False
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not -_INT_BOUND < value < _INT_BOUND:
+                return False
+    return True
+
+
+def _decimal_in_range(value: Decimal) -> bool:
+    if not value.is_finite():
+        return False
+    if len(value.as_tuple().digits) > MAX_NUMBER_DIGITS:
+        return False
+    return value.is_zero() or -MAX_NUMBER_EXPONENT <= value.adjusted() <= MAX_NUMBER_EXPONENT
 
 
 def validate_model(model: type[ModelT], document: Any) -> ModelT:

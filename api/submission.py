@@ -18,6 +18,7 @@ from api.limits import MAX_UNFINISHED_BATCHES
 from api.state import ApiState
 from batchline.metrics import Metrics
 from schemas import jsonio
+from schemas.events import BatchStatusEvent
 from schemas.http import MAX_ITEMS, BatchAccepted, BatchCreate, BatchResult
 from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch, TooManyUnfinished
 from streams.chunking import chunk_count, iter_chunks
@@ -98,8 +99,9 @@ async def submit(
         digest = hashlib.sha256(raw_body).hexdigest()
         batch = await _admit(state, caller, body, pipeline, on_invalid, idempotency_key, digest)
         if batch.created_now:
-            await _publish(state, batch.record, body, pipeline, on_invalid)
-            metrics.processed.labels(stage="accepted").inc(batch.record.total)
+            return await _publish_and_respond(
+                state, batch.record, body, pipeline, on_invalid, respond_async, request_id
+            )
         return await _respond(state, batch.record, respond_async, request_id)
     except ApiError as exc:
         _count_refusal(metrics, exc.error)
@@ -165,6 +167,40 @@ async def _admit(
     return _Admitted(record, created_now=True)
 
 
+async def _publish_and_respond(
+    state: ApiState,
+    batch: BatchRecord,
+    body: BatchCreate,
+    pipeline: CompiledPipeline,
+    on_invalid: str,
+    respond_async: bool,
+    request_id: str,
+) -> Response:
+    # Waiting for the end is set up before publishing, so that however soon the batch ends,
+    # its status event finds the waiter (and the store need not be read first).
+    waiter = None if respond_async else await _register_waiter(state, batch.batch_id)
+    try:
+        placed = await _publish(state, batch, body, pipeline, on_invalid)
+        state.metrics.processed.labels(stage="accepted").inc(batch.total)
+        # Where each chunk sits (for a worker's reconciler) is written while the batch runs:
+        # off the path of a synchronous answer, and done before any answer is sent.
+        recording = asyncio.ensure_future(
+            state.store.record_chunk_locations(batch.batch_id, placed)
+        )
+        try:
+            # No waiter when the status listener is not reading yet: answered 202 at once.
+            wait = waiter is not None
+            response = await _respond(state, batch, not wait, request_id, waiter)
+        except BaseException:
+            recording.cancel()  # the reconciler finds the chunks by a topic scan instead
+            raise
+        await recording
+        return response
+    finally:
+        if waiter is not None:
+            state.listener.unregister(batch.batch_id, waiter)
+
+
 def _same_request(existing: BatchRecord, digest: str) -> BatchRecord:
     if existing.request_digest != digest:
         raise ApiError(
@@ -182,7 +218,8 @@ async def _publish(
     body: BatchCreate,
     pipeline: CompiledPipeline,
     on_invalid: str,
-) -> None:
+) -> list[tuple[int, int]]:
+    """Sends the batch's chunks; returns where each sits: (partition, offset) by chunk index."""
     secret = state.settings.chunk_secret.get_secret_value().encode()
     messages = sign_all(
         secret,
@@ -218,12 +255,11 @@ async def _publish(
             f"{exc}; the batch was not accepted",
             {"batch_size": body.batch_size},
         ) from None
-    # Lets a worker's reconciler read a chunk again if its consumer never delivered it.
-    await state.store.record_chunk_locations(batch.batch_id, placed)
     log.info(
         "batch published",
         extra={"batch_id": batch.batch_id, "items": batch.total, "chunks": batch.chunk_count},
     )
+    return placed
 
 
 async def _ensure_topics(state: ApiState) -> None:
@@ -242,10 +278,14 @@ async def _ensure_topics(state: ApiState) -> None:
 
 
 async def _respond(
-    state: ApiState, batch: BatchRecord, respond_async: bool, request_id: str
+    state: ApiState,
+    batch: BatchRecord,
+    respond_async: bool,
+    request_id: str,
+    waiter: asyncio.Future[BatchStatusEvent] | None = None,
 ) -> Response:
     if batch.status in ("queued", "processing") and not respond_async:
-        batch = await _wait_until_finished(state, batch)
+        batch = await _wait_until_finished(state, batch, waiter)
     if batch.status == "completed":
         return await completed_response(state, batch)
     if batch.status == "failed" and not respond_async:
@@ -258,21 +298,40 @@ async def _respond(
     return accepted(batch)
 
 
-async def _wait_until_finished(state: ApiState, batch: BatchRecord) -> BatchRecord:
-    listener = state.listener
-    if not await listener.wait_ready(LISTENER_READY_TIMEOUT_S):
-        return batch
-    future = listener.register(batch.batch_id)
+async def _register_waiter(
+    state: ApiState, batch_id: str
+) -> asyncio.Future[BatchStatusEvent] | None:
+    """A future for the batch's final status event, once the listener reads the topic."""
+    if not await state.listener.wait_ready(LISTENER_READY_TIMEOUT_S):
+        return None
+    return state.listener.register(batch_id)
+
+
+async def _wait_until_finished(
+    state: ApiState, batch: BatchRecord, waiter: asyncio.Future[BatchStatusEvent] | None
+) -> BatchRecord:
+    """The batch once it is final, or as it stands after the synchronous wait.
+
+    ``waiter``, registered before the batch was published, sees its end whenever it comes;
+    without one (a repeated request), the store is read once after registering, in case the
+    batch ended before.
+    """
+    future = waiter
+    if future is None:
+        future = await _register_waiter(state, batch.batch_id)
+        if future is None:
+            return batch
     try:
-        # The batch may have finished before the waiter was registered: look once.
-        current = await state.store.get_batch(batch.batch_id)
-        if current is not None and current.status not in ("queued", "processing"):
-            return current
+        if waiter is None:
+            current = await state.store.get_batch(batch.batch_id)
+            if current is not None and current.status not in ("queued", "processing"):
+                return current
         await asyncio.wait_for(asyncio.shield(future), state.settings.sync_wait_s)
     except TimeoutError:
         pass
     finally:
-        listener.unregister(batch.batch_id, future)
+        if waiter is None:
+            state.listener.unregister(batch.batch_id, future)
     return await state.store.get_batch(batch.batch_id) or batch
 
 

@@ -90,7 +90,8 @@ def api(
     from batchline.logs import logging_config
     from schemas.settings import Settings
 
-    level = Settings().log_level
+    settings = Settings()
+    level = settings.log_level
     if workers > 1:
         _prepare_multiprocess_metrics()
     uvicorn.run(
@@ -101,6 +102,10 @@ def api(
         workers=workers,
         log_config=logging_config(level),
         access_log=False,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the API limits failed
+        # authentications per client address, so only proxies named in the settings are.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
     )
 
 

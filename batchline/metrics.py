@@ -81,7 +81,8 @@ class Metrics:
         )
         self.rate_limited = Counter(
             "batch_rate_limit_rejections",
-            "Requests refused by a limit (requests per minute, unfinished batches, batch size).",
+            "Requests refused by a limit (requests per minute, unfinished batches, batch size, "
+            "failed authentications per address).",
             ["limit"],
             registry=registry,
         )

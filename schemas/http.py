@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 MAX_ITEMS = 10_000
 MAX_METADATA_PAIRS = 16
+# Every JSON number in a request: at most this many digits, and a decimal exponent (of its
+# leading digit: 1e100 and 0.000123 = 1.23e-4) within plus or minus this. Far beyond any amount
+# or measurement, and small enough that no transform or echo of one costs more than a moment.
+MAX_NUMBER_DIGITS = 100
+MAX_NUMBER_EXPONENT = 100
 SEED_ITEM: dict[str, JsonValue] = {
     "ts": "2024-01-01T00:00:00Z",
     "amt": "100.50",
@@ -33,8 +38,10 @@ class Health(BaseModel):
 class BatchCreate(BaseModel):
     """A batch to transform."""
 
+    # strict: "10" or true is not a batch_size, nor "true" a parallel flag.
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [{"data": [SEED_ITEM], "batch_size": 100, "parallel": True}]
         },

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Redis URL for limits shared across API processes; unset = in-process."
     )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Proxies (comma-separated IPs, or *) whose X-Forwarded-For names the client; "
+        "unset = the socket's peer is the client (limits per address cannot be dodged).",
+    )
     topic_prefix: str = Field("batchline", description="Prefix of every Kafka topic name.")
     partitions: int = Field(
         8, ge=1, le=1024, description="Partitions of the topics Batchline creates."

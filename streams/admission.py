@@ -37,21 +37,37 @@ class DeadLetterCode(StrEnum):
     INDEX_OUT_OF_RANGE = "index_out_of_range"
     MISPLACED_ROWS = "misplaced_rows"
     WRONG_ITEM_COUNT = "wrong_item_count"
+    # Progress and control messages.
+    INVALID_EVENT = "invalid_event"
+    KEY_MISMATCH = "key_mismatch"
     # Admitted, then failed: these fail the batch the chunk proved it belongs to.
+    UNKNOWN_PIPELINE = "unknown_pipeline"
     PIPELINE_FAILED = "pipeline_failed"
     STORE_REFUSED = "store_refused"
     GAVE_UP = "gave_up"
 
 
-REFUSAL_MESSAGES: dict[DeadLetterCode, str] = {
+# The one text of each code. Dead letters and batch reasons carry these, the code and numbers
+# only: never a string a producer chose (a field or pipeline name, a value), which could be
+# personal data or a lie told to whoever reads the dead-letter topic.
+DEAD_LETTER_MESSAGES: dict[DeadLetterCode, str] = {
+    DeadLetterCode.UNDECODABLE: "The message is not one well-formed JSON document",
+    DeadLetterCode.INVALID_CHUNK: "The message is not a valid chunk (see the ChunkEvent schema)",
     DeadLetterCode.BAD_SIGNATURE: "The chunk names a batch the API registered but does not "
     "carry the API's signature",
-    DeadLetterCode.UNKNOWN_BATCH: "The chunk is signed but its batch is not registered",
+    DeadLetterCode.UNKNOWN_BATCH: "The message names a batch that is not registered (a chunk "
+    "signed by the API must find its batch registered)",
     DeadLetterCode.BATCH_MISMATCH: "total or chunk_count differ from the batch's",
     DeadLetterCode.INDEX_OUT_OF_RANGE: "chunk_index is not below chunk_count",
     DeadLetterCode.MISPLACED_ROWS: "first_row is not chunk_index * batch_size",
     DeadLetterCode.WRONG_ITEM_COUNT: "items does not hold the chunk's share of the batch",
-    DeadLetterCode.INVALID_CHUNK: "duplicate_rows lie outside the chunk",
+    DeadLetterCode.INVALID_EVENT: "The message is not a valid progress or control event (see "
+    "the ChunksDoneEvent, ChunkFailedEvent and CancelCommand schemas)",
+    DeadLetterCode.KEY_MISMATCH: "The message's key is not the ID of the batch it names",
+    DeadLetterCode.UNKNOWN_PIPELINE: "The chunk names a pipeline the workers do not have",
+    DeadLetterCode.PIPELINE_FAILED: "The pipeline failed on the chunk",
+    DeadLetterCode.STORE_REFUSED: "The results store refused the chunk",
+    DeadLetterCode.GAVE_UP: "Kafka or the results store stayed unreachable past every retry",
 }
 
 

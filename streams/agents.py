@@ -13,6 +13,7 @@ from typing import Any
 from faust.streams import _current_event
 
 from streams.app import StreamsApp
+from streams.dead_letters import SourceMessage
 from streams.resources import WorkerResources
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def register_agents(sa: StreamsApp, resources: WorkerResources) -> None:
             # write under the current event's partition: each batch is written with one of
             # its own events current. Events are acked after the group (take_events).
             focus = _focus_on_own_event({event.key: event for event in events})
-            yield await resources.progress.handle_group([e.value for e in events], focus)
+            yield await resources.progress.handle_group([_sourced(e) for e in events], focus)
 
     @app.timer(GAUGE_INTERVAL_S, name="sample-gauges")  # type: ignore[untyped-decorator]
     async def sample_gauges() -> None:
@@ -60,6 +61,11 @@ def register_agents(sa: StreamsApp, resources: WorkerResources) -> None:
             store = await resources.store()
             purged = await store.purge_older_than(datetime.now(UTC) - settings.results_ttl)
             log.info("old results purged", extra={"batches": purged})
+
+
+def _sourced(event: Any) -> SourceMessage:
+    message = event.message
+    return SourceMessage(message.topic, message.partition, message.offset, event.key, event.value)
 
 
 def _focus_on_own_event(by_key: dict[bytes, Any]) -> Callable[[str], bool]:

@@ -24,7 +24,7 @@ from streams.topics import MAX_MESSAGE_BYTES, TopicNames
 # A chunk is committed quickly after it is processed so that a crash redoes little work.
 COMMIT_INTERVAL_S = 1.0
 # Faust holds sends for this long to batch them; a 1-item batch should not wait.
-PRODUCER_LINGER_MS = 1
+PRODUCER_LINGER_MS = 0
 # A worker that dies without leaving the group (kill -9, lost host) holds its partitions until
 # its session expires: keep that short so that another worker takes over within seconds.
 SESSION_TIMEOUT_S = 10.0

@@ -29,12 +29,10 @@ from schemas.events import (
     ChunkEvent,
     ChunkFailedEvent,
     ChunksDoneEvent,
-    DeadLetterEvent,
     decode,
 )
 from store import BatchRecord, EncodedChunk, NewBatch, StoreError, encode_chunk
 from streams.admission import (
-    REFUSAL_MESSAGES,
     DeadLetterCode,
     check_chunk,
     implied_shape,
@@ -42,11 +40,12 @@ from streams.admission import (
     shape_of,
     signature_required,
 )
+from streams.dead_letters import DeadLetter, SourceMessage, dead_letter_message
 from streams.outputs import Outgoing, Outputs
 from streams.retry import GaveUp, retry_transient
-from streams.signing import Headers, has_valid_signature
+from streams.signing import has_valid_signature
 from streams.topics import TopicNames
-from transforms import PipelineRegistry, TransformsError
+from transforms import PipelineRegistry, UnknownPipelineError
 
 log = logging.getLogger(__name__)
 
@@ -61,56 +60,6 @@ class ChunkStore(Protocol):
     async def put_chunk_group(
         self, group: Sequence[EncodedChunk], started: Collection[str], now: datetime
     ) -> set[str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SourceMessage:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    headers: Headers = ()
-
-    def where(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    position: int  # of the message in its group
-    message: SourceMessage
-    code: DeadLetterCode
-    error_type: str
-    error: str
-    batch_id: str | None = None
-    chunk_index: int | None = None
-    # Only a chunk that proved it belongs to its batch (admitted) may fail it.
-    fails_batch: bool = False
-
-    @classmethod
-    def of_chunk(
-        cls,
-        position: int,
-        message: SourceMessage,
-        chunk: ChunkEvent,
-        code: DeadLetterCode,
-        error_type: str,
-        error: str,
-        *,
-        fails_batch: bool,
-    ) -> DeadLetter:
-        """The dead letter of a decoded chunk, naming its batch and index."""
-        return cls(
-            position,
-            message,
-            code,
-            error_type,
-            error,
-            batch_id=chunk.batch_id,
-            chunk_index=chunk.chunk_index,
-            fails_batch=fails_batch,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,19 +78,6 @@ class PreparedGroup:
     letters: list[DeadLetter] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
-
-
-def describe_error(exc: Exception) -> str:
-    """A message about the failure that never repeats the input it failed on."""
-    if isinstance(exc, ValidationError):
-        problems = sorted(
-            {f"{'.'.join(map(str, e['loc'])) or '$'}: {e['type']}" for e in exc.errors()}
-        )
-        return "Invalid chunk message: " + "; ".join(problems[:10])
-    if isinstance(exc, jsonio.JSONDecodeError | TransformsError):
-        # Positions and pipeline reference problems only, never a record value.
-        return str(exc)
-    return f"{type(exc).__name__} while transforming the chunk"
 
 
 def result_chunk_bytes(chunk: ChunkEvent, encoded: EncodedChunk) -> bytes:
@@ -197,10 +133,7 @@ class ChunkHandler:
                     if isinstance(exc, ValidationError)
                     else DeadLetterCode.UNDECODABLE
                 )
-                self._letter(
-                    group,
-                    DeadLetter(position, message, code, type(exc).__name__, describe_error(exc)),
-                )
+                self._letter(group, DeadLetter(position, message, code, type(exc).__name__))
         batches = await self._lookup({chunk.batch_id for _, _, chunk in decoded})
         for position, message, chunk in decoded:
             batch = await self._admit(group, position, message, chunk, batches)
@@ -266,9 +199,8 @@ class ChunkHandler:
         chunk: ChunkEvent,
         code: DeadLetterCode,
     ) -> None:
-        error = REFUSAL_MESSAGES.get(code, code.value)
         letter = DeadLetter.of_chunk(
-            position, message, chunk, code, "ChunkRefused", error, fails_batch=False
+            position, message, chunk, code, "ChunkRefused", fails_batch=False
         )
         self._letter(group, letter)
 
@@ -288,9 +220,13 @@ class ChunkHandler:
                 chunk.batch_id, chunk.chunk_index, chunk.first_row, outcome.results, errors
             )
         except Exception as exc:  # noqa: BLE001 - a chunk that breaks the engine is a dead letter
-            code, error = DeadLetterCode.PIPELINE_FAILED, describe_error(exc)
+            code = (
+                DeadLetterCode.UNKNOWN_PIPELINE
+                if isinstance(exc, UnknownPipelineError)
+                else DeadLetterCode.PIPELINE_FAILED
+            )
             letter = DeadLetter.of_chunk(
-                position, message, chunk, code, type(exc).__name__, error, fails_batch=True
+                position, message, chunk, code, type(exc).__name__, fails_batch=True
             )
             self._letter(group, letter)
             return
@@ -356,7 +292,6 @@ class ChunkHandler:
                     item.chunk,
                     code,
                     type(exc).__name__,
-                    "The results store refused the chunk",
                     fails_batch=True,
                 )
                 self._letter(group, letter)
@@ -405,40 +340,16 @@ class ChunkHandler:
         return messages
 
     def _dead_letter_messages(self, letter: DeadLetter, now: datetime) -> list[Outgoing]:
-        message = letter.message
-        event = DeadLetterEvent(
-            source_topic=message.topic,
-            source_partition=message.partition,
-            source_offset=message.offset,
-            batch_id=letter.batch_id,
-            chunk_index=letter.chunk_index,
-            code=letter.code.value,
-            error_type=letter.error_type,
-            error=letter.error,
-            at=now,
-        )
-        key = letter.batch_id.encode() if letter.batch_id else None
-        messages = [Outgoing(self._topics.dead_letters, key, event.to_bytes())]
+        messages = [dead_letter_message(letter, self._topics.dead_letters, self._metrics, now)]
         if letter.fails_batch and letter.batch_id is not None:
             failed = ChunkFailedEvent(
                 batch_id=letter.batch_id,
                 chunk_index=letter.chunk_index,
-                reason=letter.error,
+                reason=letter.batch_reason,
                 at=now,
             )
+            key = letter.batch_id.encode()
             messages.append(Outgoing(self._topics.progress, key, failed.to_bytes()))
-        self._metrics.errors.labels(error_type="dead_letter").inc()
-        self._metrics.dead_letters.labels(code=letter.code.value).inc()
-        log.warning(
-            "chunk dead-lettered",
-            extra={
-                "source": message.where(),
-                "batch_id": letter.batch_id,
-                "chunk_index": letter.chunk_index,
-                "code": letter.code.value,
-                "error_type": letter.error_type,
-            },
-        )
         return messages
 
     def _count(self, group: PreparedGroup, stored: Sequence[Transformed]) -> None:

@@ -14,7 +14,7 @@ from streams.topics import MAX_MESSAGE_BYTES
 
 # Sends of one group go out together; a short linger lets the producer batch them per partition
 # without holding back a lone 1-item chunk.
-LINGER_MS = 1
+LINGER_MS = 0
 SEND_TIMEOUT_MS = 30_000
 
 

@@ -11,6 +11,7 @@ projection: live counts once per group, the final state when the batch ends.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from typing import Any, Protocol
 
@@ -20,7 +21,10 @@ from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import CancelCommand, ChunkCounts, ChunkFailedEvent, ChunksDoneEvent, decode
 from store import BatchRecord
+from streams.admission import DeadLetterCode
+from streams.dead_letters import DeadLetter, SourceMessage, dead_letter_message
 from streams.finishing import BatchFinisher, final_status
+from streams.outputs import Outputs
 from streams.retry import GaveUp, retry_transient
 
 log = logging.getLogger(__name__)
@@ -69,18 +73,29 @@ def count_chunks(state: dict[str, Any], chunks: Iterable[ChunkCounts]) -> dict[s
     return state
 
 
-def decode_progress(payload: bytes) -> ProgressEvent | None:
+def decode_progress(payload: bytes) -> ProgressEvent | DeadLetterCode:
+    """The event, or why the payload is none."""
     try:
         message = jsonio.loads(payload)
-        kind = message.get("kind") if isinstance(message, dict) else None
-        model = _KINDS.get(kind) if isinstance(kind, str) else None
-        if model is None:
-            log.warning("progress message of unknown kind ignored")
-            return None
+    except jsonio.JSONDecodeError:
+        return DeadLetterCode.UNDECODABLE
+    kind = message.get("kind") if isinstance(message, dict) else None
+    model = _KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        return DeadLetterCode.INVALID_EVENT
+    try:
         return decode(model, payload)
-    except (jsonio.JSONDecodeError, ValidationError) as exc:
-        log.warning("progress message ignored", extra={"error_type": type(exc).__name__})
-        return None
+    except (jsonio.JSONDecodeError, ValidationError):
+        return DeadLetterCode.INVALID_EVENT
+
+
+def _refusals(
+    sourced: Sequence[tuple[SourceMessage, ProgressEvent]], code: DeadLetterCode
+) -> list[DeadLetter]:
+    return [
+        DeadLetter(0, message, code, "ProgressRefused", batch_id=event.batch_id)
+        for message, event in sourced
+    ]
 
 
 class ProgressHandler:
@@ -90,15 +105,19 @@ class ProgressHandler:
         store: ProgressStore,
         table: MutableMapping[Any, Any],
         finisher: BatchFinisher,
+        outputs: Outputs,
+        dead_letter_topic: str,
         metrics: Metrics,
     ) -> None:
         self._store = store
         self._table = table
         self._finisher = finisher
+        self._outputs = outputs
+        self._dead_letter_topic = dead_letter_topic
         self._metrics = metrics
 
     async def handle_group(
-        self, payloads: Sequence[bytes], focus: Callable[[str], bool] = lambda _: True
+        self, messages: Sequence[SourceMessage], focus: Callable[[str], bool] = lambda _: True
     ) -> dict[str, str]:
         """Applies a group of messages; returns the decision per batch (for logs and tests).
 
@@ -107,21 +126,26 @@ class ProgressHandler:
         answers False when no message of the group is keyed by that batch ID, and then the
         batch's messages are ignored: a message keyed otherwise than its batch would put the
         batch's state on a partition another worker may own.
+
+        A message that does not decode, is keyed otherwise, or names no registered batch is
+        dead-lettered; the group goes on.
         """
-        by_batch: dict[str, list[ProgressEvent]] = {}
-        for payload in payloads:
-            event = decode_progress(payload)
-            if event is not None:
-                by_batch.setdefault(event.batch_id, []).append(event)
+        by_batch: dict[str, list[tuple[SourceMessage, ProgressEvent]]] = {}
+        letters: list[DeadLetter] = []
+        for position, message in enumerate(messages):
+            event = decode_progress(message.value)
+            if isinstance(event, DeadLetterCode):
+                letters.append(DeadLetter(position, message, event, "ProgressRefused"))
+            else:
+                by_batch.setdefault(event.batch_id, []).append((message, event))
         decisions: dict[str, str] = {}
         live: list[tuple[str, int, int, int]] = []
-        for batch_id, events in by_batch.items():
+        for batch_id, sourced in by_batch.items():
             if not focus(batch_id):
-                log.warning(
-                    "progress message keyed otherwise ignored", extra={"batch_id": batch_id}
-                )
-                decisions[batch_id] = "ignored"
+                letters.extend(_refusals(sourced, DeadLetterCode.KEY_MISMATCH))
+                decisions[batch_id] = "dead-lettered"
                 continue
+            events = [event for _, event in sourced]
             try:
                 decision, state = await self._apply(batch_id, events)
             except GaveUp:
@@ -131,6 +155,8 @@ class ProgressHandler:
                 decisions[batch_id] = "deferred"
                 continue
             decisions[batch_id] = decision
+            if decision == "unknown":
+                letters.extend(_refusals(sourced, DeadLetterCode.UNKNOWN_BATCH))
             if decision == "counted" and state is not None:
                 live.append((batch_id, state["processed"], state["filtered"], state["invalid"]))
         if live:
@@ -139,7 +165,19 @@ class ProgressHandler:
                 self._metrics.store_transactions.labels(kind="progress").inc()
             except GaveUp:
                 log.warning("live counts not recorded", extra={"batches": len(live)})
+        if letters:
+            await self._send_dead_letters(letters)
         return decisions
+
+    async def _send_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        now = datetime.now(UTC)
+        topic = self._dead_letter_topic
+        outgoing = [dead_letter_message(letter, topic, self._metrics, now) for letter in letters]
+        try:
+            await retry_transient("send dead letters", lambda: self._outputs.send(outgoing))
+        except GaveUp:
+            # The refused messages stay on their topic; they changed nothing.
+            log.warning("dead letters not sent", extra={"count": len(outgoing)})
 
     async def _apply(
         self, batch_id: str, events: list[ProgressEvent]

@@ -35,7 +35,7 @@ class KafkaPublisher:
                 bootstrap_servers=self._bootstrap,
                 acks="all",
                 enable_idempotence=True,
-                linger_ms=2,
+                linger_ms=0,
                 max_request_size=MAX_MESSAGE_BYTES,
                 request_timeout_ms=int(SEND_TIMEOUT_S * 1000),
             )

@@ -32,7 +32,7 @@ from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import ChunkCounts, ChunksDoneEvent
 from store import BatchRecord, stored_chunk_counts
-from streams.chunk_handler import SourceMessage
+from streams.dead_letters import SourceMessage
 from streams.finishing import BatchFinisher
 from streams.outputs import Outgoing, Outputs
 from streams.topics import MAX_MESSAGE_BYTES, TopicNames, topic_partitions

@@ -67,7 +67,12 @@ class WorkerResources(mode.Service):
             secret=settings.chunk_secret.get_secret_value().encode(),
         )
         self.progress = ProgressHandler(
-            store=store, table=self._progress_table, finisher=finisher, metrics=self.metrics
+            store=store,
+            table=self._progress_table,
+            finisher=finisher,
+            outputs=outputs,
+            dead_letter_topic=self.topics.dead_letters,
+            metrics=self.metrics,
         )
         self.reconciler = Reconciler(
             store=store,

@@ -30,7 +30,8 @@ from aiokafka.errors import (
 )
 
 from batchline.metrics import Metrics
-from streams.chunk_handler import ChunkHandler, PreparedGroup, SourceMessage
+from streams.chunk_handler import ChunkHandler, PreparedGroup
+from streams.dead_letters import SourceMessage
 
 log = logging.getLogger(__name__)
 # Chunks read (and stored in one transaction) at most at a time.

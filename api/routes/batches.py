@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from api import submission
-from api.body import parse_json, read_body, validate_model
+from api.body import parse_json, read_body, require_json, validate_model
 from api.deps import Caller, State
 from api.errors import ApiError
 from api.state import ApiState
@@ -90,9 +90,10 @@ async def create_batch(
     state: State,
     caller: Caller,
     prefer: Annotated[str | None, Header(description="respond-async: answer 202 at once")] = None,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> Response:
     """Process a batch of data through the transformation pipeline."""
+    require_json(request)
     raw = await read_body(request, state.settings.max_body_bytes)
     document = parse_json(raw)
     if isinstance(document, dict) and isinstance(document.get("data"), list):

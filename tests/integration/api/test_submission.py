@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from batchline.broker import free_port
+from store import ResultsStore
 from tests.integration.api.client import (
     BATCH_PATH,
     BATCHES_PATH,
@@ -163,3 +165,31 @@ def test_submit_while_kafka_is_unreachable_is_503_and_leaves_no_accepted_batch(
         async_response = client.post(BATCH_PATH, json=seed_body(), headers=RESPOND_ASYNC)
         assert_error(async_response, 503, "service_unavailable")
         assert {b["status"] for b in client.get(BATCHES_PATH).json()["batches"]} <= {"failed"}
+
+
+def test_every_chunks_place_on_the_topic_is_stored_before_the_answer(
+    make_stack: StackFactory,
+) -> None:
+    """The reconciler finds a chunk that no worker took by its recorded place; the API writes
+    the places while the batch runs, and still before it answers, synchronously or not."""
+    stack = make_stack()
+    stack.add_worker()
+    url = stack.add_api()
+    body = {"data": numbered_items(5), "batch_size": 2}
+    with api_client(url, stack.api_key) as client:
+        answered = client.post(BATCH_PATH, json=body)
+        assert answered.status_code == 200, answered.text
+        accepted = client.post(BATCH_PATH, json=body, headers=RESPOND_ASYNC)
+        assert accepted.status_code == 202, accepted.text
+    for batch_id in (answered.json()["batch_id"], accepted.json()["batch_id"]):
+        places = asyncio.run(_chunk_places(stack.store_url, batch_id))
+        assert sorted(places) == [0, 1, 2]
+        assert all(partition >= 0 and offset >= 0 for partition, offset in places.values())
+
+
+async def _chunk_places(store_url: str, batch_id: str) -> dict[int, tuple[int, int]]:
+    store = await ResultsStore.connect(store_url)
+    try:
+        return await store.chunk_locations(batch_id, range(3))
+    finally:
+        await store.close()

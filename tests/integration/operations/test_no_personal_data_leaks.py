@@ -136,7 +136,7 @@ async def test_planted_values_appear_in_no_log_error_body_metric_or_dead_letter(
     assert leaks == []
     # The checks looked at real material: logs of both processes, bodies of every refusal.
     assert "chunk group transformed" in haystacks["logs"]
-    assert "chunk dead-lettered" in haystacks["logs"]
+    assert "message dead-lettered" in haystacks["logs"]
     assert haystacks["error bodies"].count("validation_error") == 3
 
 

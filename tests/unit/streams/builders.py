@@ -8,8 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 from schemas.events import OnInvalid
-from streams.chunk_handler import SourceMessage
 from streams.chunking import iter_chunks
+from streams.dead_letters import SourceMessage
 from streams.signing import Headers, sign_all
 from streams.topics import TopicNames
 

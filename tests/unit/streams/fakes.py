@@ -213,3 +213,7 @@ class FakeOutputs:
 
     def on(self, topic: str) -> list[Outgoing]:
         return [message for message in self.sent if message.topic == topic]
+
+    def everything(self) -> bytes:
+        """Every key and value sent, joined: for asserting that a string appears nowhere."""
+        return b"\n".join(part or b"" for m in self.sent for part in (m.key, m.value))

@@ -21,7 +21,9 @@ from schemas.events import (
 )
 from store import encode_chunk
 from streams import retry
-from streams.chunk_handler import ChunkHandler, SourceMessage, result_chunk_bytes
+from streams.admission import DEAD_LETTER_MESSAGES, DeadLetterCode
+from streams.chunk_handler import ChunkHandler, result_chunk_bytes
+from streams.dead_letters import SourceMessage
 from streams.progress_handler import decode_progress
 from tests.unit.streams.builders import (
     SECRET,
@@ -34,7 +36,7 @@ from tests.unit.streams.builders import (
     producer_chunks,
 )
 from tests.unit.streams.fakes import FakeOutputs, FakeStore, new_batch
-from transforms import PipelineRegistry
+from transforms import CompiledPipeline, PipelineRegistry
 
 # helpers: what the handler sent, decoded
 
@@ -290,7 +292,7 @@ async def test_undecodable_bytes_are_dead_lettered_without_a_batch(
     letter = decode(DeadLetterEvent, sent.value)
     assert (letter.code, letter.batch_id, letter.chunk_index) == ("undecodable", None, None)
     assert letter.error_type == "JSONDecodeError"
-    assert letter.error.startswith("Malformed JSON:")
+    assert letter.error == DEAD_LETTER_MESSAGES[DeadLetterCode.UNDECODABLE]
     assert letter.source_offset == 9
     assert sent.key is None
     assert outputs.on(TOPICS.progress) == []
@@ -318,7 +320,7 @@ async def test_schema_invalid_chunk_is_dead_lettered_as_invalid_chunk(
         None,
         "ValidationError",
     )
-    assert letter.error.startswith(f"Invalid chunk message: {field}")
+    assert letter.error == DEAD_LETTER_MESSAGES[DeadLetterCode.INVALID_CHUNK]
     assert outputs.on(TOPICS.progress) == []
     assert store.calls == []
 
@@ -387,11 +389,14 @@ async def test_unknown_pipeline_fails_the_batch_the_chunk_proved_it_belongs_to(
     assert store.batches["p1"].pipeline_ref == "nope"  # admitted, so registered
     assert store.chunks == {} and store.calls_to("put_chunk_group") == 0
     [letter] = dead_letters(outputs)
-    assert (letter.code, letter.batch_id, letter.chunk_index) == ("pipeline_failed", "p1", 0)
+    assert (letter.code, letter.batch_id, letter.chunk_index) == ("unknown_pipeline", "p1", 0)
     assert letter.error_type == "UnknownPipelineError"
-    assert letter.error.startswith("unknown pipeline 'nope'")
+    # Codes and numbers only: the pipeline name the producer chose is repeated nowhere.
+    assert letter.error == DEAD_LETTER_MESSAGES[DeadLetterCode.UNKNOWN_PIPELINE]
     [failed] = chunks_failed(outputs)
-    assert (failed.batch_id, failed.chunk_index, failed.reason) == ("p1", 0, letter.error)
+    assert (failed.batch_id, failed.chunk_index) == ("p1", 0)
+    assert failed.reason == f"Chunk 0 was dead-lettered (unknown_pipeline): {letter.error}"
+    assert b"nope" not in outputs.everything()
     assert chunks_done(outputs) == []
     assert outputs.on(TOPICS.results) == []
 
@@ -460,7 +465,7 @@ async def test_dead_letters_never_carry_the_raw_items(
             *producer_chunks("p-good", planted, 1),  # transformed: masked in its result
             *producer_chunks("a1", planted, 1),  # bad_signature
             *api_chunks("ghost", planted, 1),  # unknown_batch
-            *producer_chunks("p-pipeline", planted, 1, pipeline="nope"),  # pipeline_failed
+            *producer_chunks("p-pipeline", planted, 1, pipeline="nope"),  # unknown_pipeline
             *producer_chunks("p-refused", planted, 1),  # store_refused
             (b"k", raw_chunk(items=planted, total=2)),  # wrong_item_count
             (b"k", raw_chunk(items=planted, chunk_index=2**63)),  # invalid_chunk
@@ -474,7 +479,7 @@ async def test_dead_letters_never_carry_the_raw_items(
         [
             "bad_signature",
             "unknown_batch",
-            "pipeline_failed",
+            "unknown_pipeline",
             "store_refused",
             "wrong_item_count",
             "invalid_chunk",
@@ -680,3 +685,23 @@ async def test_sent_result_chunk_is_the_result_chunk_event_of_the_chunk(
     [sent] = outputs.on(TOPICS.results)
     assert sent.value == expected.to_bytes()
     assert sent.key == b"p1"
+
+
+async def test_a_failing_pipeline_is_dead_lettered_with_its_code_and_not_its_message(
+    handler: ChunkHandler, store: FakeStore, outputs: FakeOutputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planted = "zanzibar.quokka.7f3a"
+
+    def explode(*_: Any) -> Any:
+        raise ValueError(f"field {planted!r} broke the engine")
+
+    monkeypatch.setattr(CompiledPipeline, "run", explode)
+
+    assert await handler.handle(messages(producer_chunks("p1", items(2), 2))) == ["dead-lettered"]
+
+    [letter] = dead_letters(outputs)
+    assert (letter.code, letter.error_type) == ("pipeline_failed", "ValueError")
+    assert letter.error == DEAD_LETTER_MESSAGES[DeadLetterCode.PIPELINE_FAILED]
+    [failed] = chunks_failed(outputs)
+    assert failed.reason == f"Chunk 0 was dead-lettered (pipeline_failed): {letter.error}"
+    assert planted.encode() not in outputs.everything()

@@ -14,8 +14,10 @@ from schemas.events import (
     ChunkCounts,
     ChunkFailedEvent,
     ChunksDoneEvent,
+    DeadLetterEvent,
     decode,
 )
+from streams.dead_letters import SourceMessage
 from streams.finishing import REJECTED_REASON, BatchFinisher, final_status
 from streams.progress_handler import ProgressHandler, count_chunks, decode_progress, new_state
 from tests.unit.streams.builders import TOPICS
@@ -56,6 +58,18 @@ def failed(reason: str, batch_id: str = "b1") -> bytes:
     return ChunkFailedEvent(batch_id=batch_id, chunk_index=1, reason=reason, at=AT).to_bytes()
 
 
+def on_topic(payloads: list[bytes]) -> list[SourceMessage]:
+    """The payloads as consecutive messages of the progress topic's partition 0."""
+    return [
+        SourceMessage(TOPICS.progress, 0, offset, None, payload)
+        for offset, payload in enumerate(payloads)
+    ]
+
+
+def dead_letters(outputs: FakeOutputs) -> list[DeadLetterEvent]:
+    return [decode(DeadLetterEvent, m.value) for m in outputs.on(TOPICS.dead_letters)]
+
+
 def statuses(outputs: FakeOutputs) -> list[BatchStatusEvent]:
     return [decode(BatchStatusEvent, m.value) for m in outputs.on(TOPICS.status)]
 
@@ -75,9 +89,20 @@ def table() -> CountingTable:
 
 @pytest.fixture
 def progress(
-    store: FakeStore, table: CountingTable, finisher: BatchFinisher, metrics: Metrics
+    store: FakeStore,
+    table: CountingTable,
+    finisher: BatchFinisher,
+    outputs: FakeOutputs,
+    metrics: Metrics,
 ) -> ProgressHandler:
-    return ProgressHandler(store=store, table=table, finisher=finisher, metrics=metrics)
+    return ProgressHandler(
+        store=store,
+        table=table,
+        finisher=finisher,
+        outputs=outputs,
+        dead_letter_topic=TOPICS.dead_letters,
+        metrics=metrics,
+    )
 
 
 # counting
@@ -88,7 +113,7 @@ async def test_two_messages_of_a_batch_in_one_group_make_one_table_write_and_one
 ) -> None:
     add_batch(store)
 
-    decisions = await progress.handle_group([done((0, 4, 0, 0)), done((1, 3, 1, 0))])
+    decisions = await progress.handle_group(on_topic([done((0, 4, 0, 0)), done((1, 3, 1, 0))]))
 
     assert decisions == {"b1": "counted"}
     assert table.writes == 1
@@ -109,7 +134,7 @@ async def test_group_of_several_batches_records_their_progress_in_one_call(
     add_batch(store)
     store.add(new_batch(batch_id="b2", total=10, chunk_count=3, batch_size=4))
 
-    await progress.handle_group([done((0, 4, 0, 0)), done((0, 2, 2, 1), batch_id="b2")])
+    await progress.handle_group(on_topic([done((0, 4, 0, 0)), done((0, 2, 2, 1), batch_id="b2")]))
 
     assert store.progress_calls == [[("b1", 4, 0, 0), ("b2", 2, 2, 1)]]
 
@@ -119,7 +144,7 @@ async def test_chunk_reported_twice_in_one_group_is_counted_once(
 ) -> None:
     add_batch(store)
 
-    await progress.handle_group([done((0, 4, 0, 0)), done((0, 4, 0, 0), (1, 4, 0, 0))])
+    await progress.handle_group(on_topic([done((0, 4, 0, 0)), done((0, 4, 0, 0), (1, 4, 0, 0))]))
 
     assert (table[KEY]["done"], table[KEY]["processed"]) == (2, 8)
     assert store.progress_calls == [[("b1", 8, 0, 0)]]
@@ -130,8 +155,8 @@ async def test_chunk_reported_twice_across_groups_is_counted_once(
 ) -> None:
     add_batch(store)
 
-    await progress.handle_group([done((1, 3, 1, 1))])
-    decisions = await progress.handle_group([done((1, 3, 1, 1), (0, 4, 0, 0))])
+    await progress.handle_group(on_topic([done((1, 3, 1, 1))]))
+    decisions = await progress.handle_group(on_topic([done((1, 3, 1, 1), (0, 4, 0, 0))]))
 
     assert decisions == {"b1": "counted"}
     assert (table[KEY]["done"], table[KEY]["processed"], table[KEY]["invalid"]) == (2, 7, 1)
@@ -144,7 +169,7 @@ async def test_chunk_index_past_the_batchs_chunk_count_is_ignored(
 ) -> None:
     add_batch(store)
 
-    await progress.handle_group([done((3, 4, 0, 0), (7, 4, 0, 0), (0, 1, 0, 0))])
+    await progress.handle_group(on_topic([done((3, 4, 0, 0), (7, 4, 0, 0), (0, 1, 0, 0))]))
 
     assert (table[KEY]["done"], table[KEY]["processed"], table[KEY]["marks"]) == (1, 1, "1")
     assert store.finish_calls == []
@@ -157,10 +182,10 @@ async def test_batch_with_every_chunk_counted_is_completed_and_announced(
     progress: ProgressHandler, store: FakeStore, table: CountingTable, outputs: FakeOutputs
 ) -> None:
     add_batch(store)
-    await progress.handle_group([done((0, 4, 0, 0), (1, 3, 1, 0))])
+    await progress.handle_group(on_topic([done((0, 4, 0, 0), (1, 3, 1, 0))]))
     assert KEY in table
 
-    decisions = await progress.handle_group([done((2, 2, 0, 0))])
+    decisions = await progress.handle_group(on_topic([done((2, 2, 0, 0))]))
 
     assert decisions == {"b1": "completed"}
     assert store.finish_calls == [("b1", "completed", 9, 1, 0, None)]
@@ -185,7 +210,9 @@ async def test_batch_completed_in_one_group_is_never_written_to_the_table(
 ) -> None:
     add_batch(store)
 
-    decisions = await progress.handle_group([done((0, 4, 0, 0), (1, 4, 0, 0), (2, 2, 0, 0))])
+    decisions = await progress.handle_group(
+        on_topic([done((0, 4, 0, 0), (1, 4, 0, 0), (2, 2, 0, 0))])
+    )
 
     assert decisions == {"b1": "completed"}
     assert table.writes == 0 and dict(table) == {}
@@ -197,7 +224,9 @@ async def test_reject_batch_with_invalid_records_fails_with_the_rejected_reason(
 ) -> None:
     add_batch(store, on_invalid="reject")
 
-    decisions = await progress.handle_group([done((0, 3, 1, 1), (1, 4, 0, 0), (2, 2, 0, 0))])
+    decisions = await progress.handle_group(
+        on_topic([done((0, 3, 1, 1), (1, 4, 0, 0), (2, 2, 0, 0))])
+    )
 
     assert decisions == {"b1": "failed"}
     assert store.finish_calls == [("b1", "failed", 9, 1, 1, REJECTED_REASON)]
@@ -211,7 +240,9 @@ async def test_skip_batch_with_invalid_records_completes(
 ) -> None:
     add_batch(store, on_invalid="skip")
 
-    decisions = await progress.handle_group([done((0, 3, 1, 1), (1, 4, 0, 0), (2, 1, 1, 1))])
+    decisions = await progress.handle_group(
+        on_topic([done((0, 3, 1, 1), (1, 4, 0, 0), (2, 1, 1, 1))])
+    )
 
     assert decisions == {"b1": "completed"}
     assert store.finish_calls == [("b1", "completed", 8, 2, 2, None)]
@@ -221,15 +252,17 @@ async def test_cancel_ends_the_batch_and_later_progress_is_ignored(
     progress: ProgressHandler, store: FakeStore, table: CountingTable, outputs: FakeOutputs
 ) -> None:
     add_batch(store)
-    await progress.handle_group([done((0, 4, 0, 0))])
+    await progress.handle_group(on_topic([done((0, 4, 0, 0))]))
 
-    assert await progress.handle_group([cancel()]) == {"b1": "cancelled"}
+    assert await progress.handle_group(on_topic([cancel()])) == {"b1": "cancelled"}
     assert store.finish_calls == [("b1", "cancelled", 4, 0, 0, None)]
     assert store.batches["b1"].status == "cancelled"
     assert KEY not in table
     assert [s.status for s in statuses(outputs)] == ["cancelled"]
 
-    assert await progress.handle_group([done((1, 4, 0, 0), (2, 2, 0, 0))]) == {"b1": "ignored"}
+    assert await progress.handle_group(on_topic([done((1, 4, 0, 0), (2, 2, 0, 0))])) == {
+        "b1": "ignored"
+    }
     assert len(store.finish_calls) == 1
     assert KEY not in table
     assert store.batches["b1"].processed == 4
@@ -240,10 +273,10 @@ async def test_cancel_of_a_finished_batch_is_refused_and_its_status_repeated(
     progress: ProgressHandler, store: FakeStore, table: CountingTable, outputs: FakeOutputs
 ) -> None:
     add_batch(store)
-    await progress.handle_group([done((0, 4, 0, 0), (1, 4, 0, 0), (2, 2, 0, 0))])
+    await progress.handle_group(on_topic([done((0, 4, 0, 0), (1, 4, 0, 0), (2, 2, 0, 0))]))
     outputs.sent.clear()
 
-    assert await progress.handle_group([cancel()]) == {"b1": "refused"}
+    assert await progress.handle_group(on_topic([cancel()])) == {"b1": "refused"}
 
     assert [call[1] for call in store.finish_calls] == ["completed"]
     assert store.batches["b1"].status == "completed"
@@ -265,7 +298,7 @@ async def test_cancel_after_the_last_chunk_in_the_same_group_does_not_cancel_a_d
     add_batch(store)
 
     decisions = await progress.handle_group(
-        [done((0, 4, 0, 0), (1, 4, 0, 0), (2, 2, 0, 0)), cancel()]
+        on_topic([done((0, 4, 0, 0), (1, 4, 0, 0), (2, 2, 0, 0)), cancel()])
     )
 
     assert decisions == {"b1": "completed"}
@@ -276,9 +309,11 @@ async def test_chunk_failed_fails_the_batch_with_its_reason(
     progress: ProgressHandler, store: FakeStore, table: CountingTable, outputs: FakeOutputs
 ) -> None:
     add_batch(store)
-    await progress.handle_group([done((0, 4, 0, 0))])
+    await progress.handle_group(on_topic([done((0, 4, 0, 0))]))
 
-    decisions = await progress.handle_group([failed("The results store refused the chunk")])
+    decisions = await progress.handle_group(
+        on_topic([failed("The results store refused the chunk")])
+    )
 
     assert decisions == {"b1": "failed"}
     assert store.finish_calls == [("b1", "failed", 4, 0, 0, "The results store refused the chunk")]
@@ -287,15 +322,39 @@ async def test_chunk_failed_fails_the_batch_with_its_reason(
     assert (status.status, status.reason) == ("failed", "The results store refused the chunk")
 
 
-async def test_progress_of_a_batch_the_store_does_not_know_is_unknown_and_writes_nothing(
+async def test_progress_of_a_batch_the_store_does_not_know_is_dead_lettered_and_writes_nothing(
     progress: ProgressHandler, store: FakeStore, table: CountingTable, outputs: FakeOutputs
 ) -> None:
-    decisions = await progress.handle_group([done((0, 4, 0, 0)), cancel(), failed("x")])
+    decisions = await progress.handle_group(on_topic([done((0, 4, 0, 0)), cancel(), failed("x")]))
 
     assert decisions == {"b1": "unknown"}
     assert table.writes == 0 and dict(table) == {}
     assert store.calls == ["get_batch"]
-    assert outputs.sent == []
+    letters = dead_letters(outputs)
+    assert [(d.code, d.batch_id, d.source_offset) for d in letters] == [
+        ("unknown_batch", "b1", 0),
+        ("unknown_batch", "b1", 1),
+        ("unknown_batch", "b1", 2),
+    ]
+    assert outputs.on(TOPICS.status) == []
+
+
+async def test_a_message_keyed_otherwise_than_its_batch_is_dead_lettered_untouched(
+    progress: ProgressHandler, store: FakeStore, table: CountingTable, outputs: FakeOutputs
+) -> None:
+    add_batch(store)
+
+    decisions = await progress.handle_group(on_topic([cancel()]), focus=lambda _: False)
+
+    assert decisions == {"b1": "dead-lettered"}
+    assert store.calls == [] and table.writes == 0
+    [letter] = dead_letters(outputs)
+    assert (letter.code, letter.batch_id, letter.error_type) == (
+        "key_mismatch",
+        "b1",
+        "ProgressRefused",
+    )
+    assert store.batches["b1"].status == "processing"
 
 
 @pytest.mark.parametrize(
@@ -314,25 +373,42 @@ async def test_progress_of_a_batch_the_store_does_not_know_is_unknown_and_writes
         b'"chunks": [{"chunk_index": -1}], "at": "2024-01-01T00:00:00Z"}',
     ],
 )
-async def test_malformed_or_unknown_messages_are_ignored(
-    progress: ProgressHandler, store: FakeStore, table: CountingTable, payload: bytes
+async def test_malformed_or_unknown_messages_are_dead_lettered_and_change_nothing(
+    progress: ProgressHandler,
+    store: FakeStore,
+    table: CountingTable,
+    outputs: FakeOutputs,
+    payload: bytes,
 ) -> None:
     add_batch(store)
 
-    assert await progress.handle_group([payload]) == {}
-    assert decode_progress(payload) is None
+    assert await progress.handle_group(on_topic([payload])) == {}
+
+    code = decode_progress(payload)
+    assert code == ("undecodable" if payload == b"not json" else "invalid_event")
+    [letter] = dead_letters(outputs)
+    assert (letter.code, letter.batch_id, letter.source_topic, letter.source_offset) == (
+        code,
+        None,
+        TOPICS.progress,
+        0,
+    )
     assert store.calls == [] and table.writes == 0
 
 
 async def test_malformed_message_does_not_stop_the_rest_of_its_group(
-    progress: ProgressHandler, store: FakeStore, table: CountingTable
+    progress: ProgressHandler, store: FakeStore, table: CountingTable, outputs: FakeOutputs
 ) -> None:
     add_batch(store)
 
-    decisions = await progress.handle_group([b"\x00garbage", done((0, 4, 0, 0)), b"{}"])
+    decisions = await progress.handle_group(on_topic([b"\x00garbage", done((0, 4, 0, 0)), b"{}"]))
 
     assert decisions == {"b1": "counted"}
     assert table[KEY]["processed"] == 4
+    assert [(d.code, d.source_offset) for d in dead_letters(outputs)] == [
+        ("undecodable", 0),
+        ("invalid_event", 2),
+    ]
 
 
 # the pure parts
