@@ -11,8 +11,8 @@ projection: live counts once per group, the final state when the batch ends.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
