@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas import jsonio
+from store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,23 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
+STORE_RETRY_AFTER_S = 5
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The store's own message names its host and driver: logged by type, never sent.
+    log.warning(
+        "results store unavailable",
+        extra={"request_id": _request_id(request), "path": request.url.path},
+    )
+    return error_response(
+        503,
+        "service_unavailable",
+        "The results store is unavailable; retry later",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = _request_id(request)
     log.error(
@@ -119,4 +137,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(Exception, _unexpected)
