@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
 from api.errors import ApiError
+from api.limits import RateDecision
 from api.security import hash_api_key, same_hash
 from api.state import ApiState
 from store import ApiKeyRecord
@@ -40,14 +41,11 @@ async def get_caller(
     address = request.client.host if request.client is not None else "unknown"
     refusal = await state.rate_limiter.auth_refused(address)
     if refusal is not None:
-        state.metrics.rate_limited.labels(limit="auth_failures_per_minute").inc()
-        raise ApiError(
-            429,
-            "rate_limit_exceeded",
-            f"More than {refusal.limit} failed authentications a minute from this address; "
-            f"retry in {refusal.headers()['Retry-After']} s",
-            {"limit": refusal.limit, "window_s": 60},
-            headers=refusal.headers(),
+        raise _limited(
+            state,
+            refusal,
+            "auth_failures_per_minute",
+            "failed authentications a minute from this address",
         )
     if not api_key:
         await _auth_failed(state, address, "missing")
@@ -59,18 +57,23 @@ async def get_caller(
         raise ApiError(401, "unauthorized", "Unknown or revoked API key")
     decision = await state.rate_limiter.hit(record.key_id)
     if not decision.allowed:
-        state.metrics.rate_limited.labels(limit="requests_per_minute").inc()
-        raise ApiError(
-            429,
-            "rate_limit_exceeded",
-            f"More than {decision.limit} requests per minute for this API key; "
-            f"retry in {decision.headers()['Retry-After']} s",
-            {"limit": decision.limit, "window_s": 60},
-            headers=decision.headers(),
+        raise _limited(
+            state, decision, "requests_per_minute", "requests per minute for this API key"
         )
     # Put on the response, whichever way it is built, by api.middleware.
     request.state.response_headers = decision.headers()
     return record
+
+
+def _limited(state: ApiState, decision: RateDecision, limit: str, counted: str) -> ApiError:
+    state.metrics.rate_limited.labels(limit=limit).inc()
+    return ApiError(
+        429,
+        "rate_limit_exceeded",
+        f"More than {decision.limit} {counted}; retry in {decision.headers()['Retry-After']} s",
+        {"limit": decision.limit, "window_s": 60},
+        headers=decision.headers(),
+    )
 
 
 def network_of(address: str) -> str:

@@ -47,6 +47,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         401: "Missing or unknown API key",
         404: "Batch job not found",
         429: "Rate limit exceeded",
+        503: "Kafka or the results store unavailable; retry later",
         500: "Processing error",
     }.items()
 }
@@ -80,6 +81,7 @@ def _links_from_batch_id() -> dict[str, Any]:
         },
         409: {"model": ErrorBody, "description": "Idempotency-Key reused with another body"},
         413: {"model": ErrorBody, "description": "Body over BATCHLINE_MAX_BODY_BYTES"},
+        415: {"model": ErrorBody, "description": "Body not declared as JSON"},
         503: {"model": ErrorBody, "description": "Kafka unavailable; retry later"},
         **ERRORS,
     },
