@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint fmt bench schemathesis kafka-jars services services-stop clean
+.PHONY: run test test-reliability lint fmt bench schemathesis kafka-jars services services-stop clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,15 @@ test: $(STAMP) kafka-jars
 	export BATCHLINE_TEST_POSTGRES_URL BATCHLINE_TEST_REDIS_URL; \
 	$(MAKE) --no-print-directory lint; \
 	$(BIN)/pytest tests/unit tests/integration
+
+## make test-reliability: the fault suite (workers killed, Kafka, PostgreSQL and Redis down, the
+## API restarted, generated and hostile requests, load at the limits); prints each scenario's
+## figures.
+test-reliability: $(STAMP) kafka-jars
+	@set -e; trap 'bash scripts/services.sh stop' EXIT; \
+	service_urls="$$(bash scripts/services.sh)"; eval "$$service_urls"; \
+	export BATCHLINE_TEST_POSTGRES_URL BATCHLINE_TEST_REDIS_URL; \
+	$(BIN)/pytest tests/reliability -p no:randomly
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
