@@ -52,7 +52,7 @@ async def open_state(settings: Settings, stack: AsyncExitStack) -> ApiState:
     listener = StatusListener(settings.kafka_bootstrap, topics.status, prepare=create_topics)
     listener.start()
     stack.push_async_callback(listener.close)
-    rate_limiter = RequestRateLimiter(settings.redis_url)
+    rate_limiter = RequestRateLimiter(settings.redis_url, per_minute=settings.requests_per_minute)
     stack.push_async_callback(rate_limiter.close)
     metrics, metrics_registry = build_metrics(registry)
     return ApiState(

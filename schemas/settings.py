@@ -97,6 +97,9 @@ class Settings(BaseSettings):
         30.0, ge=0, description="How long a submit waits before it answers 202."
     )
     max_body_bytes: int = Field(20_000_000, ge=1, description="Largest request body accepted.")
+    requests_per_minute: int = Field(
+        1000, ge=1, description="Requests a minute per API key (the seed's limit is 1,000)."
+    )
     results_ttl: Annotated[Duration, AfterValidator(_a_minute_to_a_century)] = Field(
         timedelta(days=7),
         description="Age after which finished batches and their results are purged: seconds "

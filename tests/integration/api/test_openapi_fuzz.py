@@ -6,6 +6,7 @@ and every answer must match the schema the app itself publishes.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,12 @@ MAX_EXAMPLES = 40
 def test_generated_requests_get_no_5xx_and_match_the_published_schema(
     make_stack: StackFactory, tmp_path: Path
 ) -> None:
+    run_schemathesis(make_stack, tmp_path, MAX_EXAMPLES)
+
+
+def run_schemathesis(make_stack: StackFactory, tmp_path: Path, max_examples: int) -> int:
+    """schemathesis against a running API and worker; asserts it passed, returns how many
+    test cases it generated."""
     stack = make_stack(BATCHLINE_SYNC_WAIT_S="2")
     stack.add_worker()
     url = stack.add_api()
@@ -36,7 +43,7 @@ def test_generated_requests_get_no_5xx_and_match_the_published_schema(
             "--checks",
             CHECKS,
             "--max-examples",
-            str(MAX_EXAMPLES),
+            str(max_examples),
             "--header",
             f"X-API-Key: {stack.api_key}",
             "--request-timeout",
@@ -56,3 +63,6 @@ def test_generated_requests_get_no_5xx_and_match_the_published_schema(
     assert result.returncode == 0, (
         result.stdout[-6000:] + result.stderr[-2000:] + stack.logs()[-4000:]
     )
+    generated = re.search(r"(\d+) generated", result.stdout)
+    assert generated is not None, result.stdout[-2000:]
+    return int(generated.group(1))
