@@ -130,6 +130,38 @@ def _assert_exactly_once(status: dict[str, Any], stored: list[str], logs: str) -
     assert stored == expected_amounts(0, ITEMS), "results out of item order"
 
 
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What one outage scenario saw."""
+
+    processed_at_outage: int
+    outage_s: float
+    recovered_s: float
+    answers: OutageAnswers
+    status: dict[str, Any]
+    stored: list[str]
+
+
+def _report_and_check(scenario: str, stack: Stack, seen: Recovery, **more: int) -> None:
+    """Reports the figures first (so a failing run still prints them), then asserts."""
+    report(
+        scenario,
+        items_sent=ITEMS,
+        processed_at_outage=seen.processed_at_outage,
+        outage_s=round(seen.outage_s, 1),
+        stored=len(seen.stored),
+        duplicated=_duplicated(seen.stored),
+        **more,
+        submits_503=seen.answers.count("submit", 503),
+        other_answers=len(seen.answers.not_503()),
+        slowest_answer_s=round(seen.answers.slowest_s(), 1),
+        recovered_s=round(seen.recovered_s, 1),
+    )
+    logs = stack.logs()
+    _assert_prompt_503s(seen.answers, logs)
+    _assert_exactly_once(seen.status, seen.stored, logs)
+
+
 def _assert_prompt_503s(answers: OutageAnswers, logs: str) -> None:
     assert answers.answers, "nothing was asked during the outage"
     assert not answers.not_503(), f"answers other than 503: {answers.not_503()}\n{logs}"
@@ -182,21 +214,11 @@ def test_batch_completes_exactly_once_after_kafka_is_down_for_ten_seconds(
             recovered_s = time.monotonic() - restarted
             stored = _all_results(client, batch_id)
 
-        report(
+        _report_and_check(
             "kafka down 10 s during a batch",
-            items_sent=ITEMS,
-            processed_at_outage=processed_at_outage,
-            outage_s=round(outage_s, 1),
-            stored=len(stored),
-            duplicated=_duplicated(stored),
-            submits_503=answers.count("submit", 503),
-            other_answers=len(answers.not_503()),
-            slowest_answer_s=round(answers.slowest_s(), 1),
-            recovered_s=round(recovered_s, 1),
+            stack,
+            Recovery(processed_at_outage, outage_s, recovered_s, answers, status, stored),
         )
-        logs = stack.logs()
-        _assert_prompt_503s(answers, logs)
-        _assert_exactly_once(status, stored, logs)
     except BaseException:
         print(stack.logs())  # pytest shows it with the failure
         raise
@@ -277,19 +299,9 @@ def _run_postgres_outage(stack: Stack) -> None:
         recovered_s = time.monotonic() - restarted
         stored = _all_results(client, batch_id)
 
-    report(
+    _report_and_check(
         "postgres down 10 s during a batch",
-        items_sent=ITEMS,
-        processed_at_outage=processed_at_outage,
-        outage_s=round(outage_s, 1),
-        stored=len(stored),
-        duplicated=_duplicated(stored),
+        stack,
+        Recovery(processed_at_outage, outage_s, recovered_s, answers, status, stored),
         status_503=answers.count("status", 503),
-        submits_503=answers.count("submit", 503),
-        other_answers=len(answers.not_503()),
-        slowest_answer_s=round(answers.slowest_s(), 1),
-        recovered_s=round(recovered_s, 1),
     )
-    logs = stack.logs()
-    _assert_prompt_503s(answers, logs)
-    _assert_exactly_once(status, stored, logs)
