@@ -51,6 +51,21 @@ def _select_one(conn: Connection) -> None:
     conn.execute(text("SELECT 1"))
 
 
+# SQLSTATE classes of a server that is away for now: connection exceptions, and operator
+# intervention (a server shutting down or starting up, "cannot connect now").
+_UNREACHABLE_SQLSTATES = ("08", "57P")
+
+
+def _unreachable(error: exc.DBAPIError) -> bool:
+    """Whether the driver error says the database is away (worth retrying), not that the
+    statement was wrong. asyncpg's "the database system is shutting down" arrives as a plain
+    DBAPIError, not an OperationalError."""
+    if isinstance(error, exc.OperationalError | exc.InterfaceError) or error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_UNREACHABLE_SQLSTATES)
+
+
 class ResultsStore:
     """One interface over both backends; create it with :meth:`connect`, end with :meth:`close`.
 
@@ -105,19 +120,25 @@ class ResultsStore:
         where = self._where
         try:
             yield
-        except (exc.OperationalError, exc.InterfaceError, OSError, TimeoutError) as error:
-            # The driver's own message only: SQLAlchemy's str() would add SQL and parameters.
-            cause = getattr(error, "orig", None) or error
-            raise StoreUnavailable(
-                f"The results store at {where} is unreachable or locked "
-                f"({type(cause).__name__}: {cause}). Check BATCHLINE_STORE_URL and that the "
-                "database is running; `bash scripts/services.sh` starts PostgreSQL locally."
-            ) from error
         except exc.IntegrityError as error:
             raise StoreError(
                 f"The results store at {where} refused a write that conflicts with a stored row "
                 f"({type(error.orig).__name__}); retry with fresh ids."
             ) from error
+        except exc.DBAPIError as error:
+            if not _unreachable(error):
+                raise
+            raise self._unavailable(error.orig or error) from error
+        except (OSError, TimeoutError) as error:
+            raise self._unavailable(error) from error
+
+    def _unavailable(self, cause: BaseException) -> StoreUnavailable:
+        # The driver's own message only: SQLAlchemy's str() would add SQL and parameters.
+        return StoreUnavailable(
+            f"The results store at {self._where} is unreachable or locked "
+            f"({type(cause).__name__}: {cause}). Check BATCHLINE_STORE_URL and that the "
+            "database is running; `bash scripts/services.sh` starts PostgreSQL locally."
+        )
 
     # batches
 

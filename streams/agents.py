@@ -38,7 +38,13 @@ def register_agents(sa: StreamsApp, resources: WorkerResources) -> None:
             # write under the current event's partition: each batch is written with one of
             # its own events current. Events are acked after the group (take_events).
             focus = _focus_on_own_event({event.key: event for event in events})
-            yield await resources.progress.handle_group([_sourced(e) for e in events], focus)
+            try:
+                yield await resources.progress.handle_group([_sourced(e) for e in events], focus)
+            except Exception as exc:  # noqa: BLE001 - a crashed agent would count nothing more
+                # Faust does not restart a crashed agent: every later batch would wait for the
+                # reconciler. This group's counts are repaired by it (from the stored chunks).
+                log.error("progress group failed", extra={"error_type": type(exc).__name__})
+                yield {}
 
     @app.timer(GAUGE_INTERVAL_S, name="sample-gauges")  # type: ignore[untyped-decorator]
     async def sample_gauges() -> None:

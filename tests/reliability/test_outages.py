@@ -158,6 +158,8 @@ def _report_and_check(scenario: str, stack: Stack, seen: Recovery, **more: int) 
         recovered_s=round(seen.recovered_s, 1),
     )
     logs = stack.logs()
+    # A crashed Faust agent counts nothing more until the worker restarts.
+    assert "Crashed reason=" not in logs, logs[-4000:]
     _assert_prompt_503s(seen.answers, logs)
     _assert_exactly_once(seen.status, seen.stored, logs)
 
