@@ -188,9 +188,8 @@ async def _publish_and_respond(
             state.store.record_chunk_locations(batch.batch_id, placed)
         )
         try:
-            # No waiter when the status listener is not reading yet: answered 202 at once.
-            wait = waiter is not None
-            response = await _respond(state, batch, not wait, request_id, waiter)
+            # Without a waiter (respond-async, or no status listener reading yet): 202 at once.
+            response = await _respond(state, batch, waiter is None, request_id, waiter)
         except BaseException:
             recording.cancel()  # the reconciler finds the chunks by a topic scan instead
             raise
