@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from api.limits import RequestRateLimiter
 from api.metrics import build_metrics
+from batchline.kafka_security import KafkaSecurity
 from batchline.metrics import Metrics
 from schemas.settings import Settings
 from store import ResultsStore
@@ -39,17 +40,20 @@ async def open_state(settings: Settings, stack: AsyncExitStack) -> ApiState:
     )
     store = await ResultsStore.connect(settings.store_url)
     stack.push_async_callback(store.close)
-    publisher = KafkaPublisher(settings.kafka_bootstrap)
+    kafka_security = KafkaSecurity.from_settings(settings)
+    publisher = KafkaPublisher(settings.kafka_bootstrap, kafka_security)
     stack.push_async_callback(publisher.close)
     topics = TopicNames(settings.topic_prefix)
 
     topics_ready = asyncio.Event()
 
     async def create_topics() -> None:
-        await ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+        await ensure_topics(settings.kafka_bootstrap, topics, settings.partitions, kafka_security)
         topics_ready.set()
 
-    listener = StatusListener(settings.kafka_bootstrap, topics.status, prepare=create_topics)
+    listener = StatusListener(
+        settings.kafka_bootstrap, topics.status, prepare=create_topics, security=kafka_security
+    )
     listener.start()
     stack.push_async_callback(listener.close)
     rate_limiter = RequestRateLimiter(settings.redis_url, per_minute=settings.requests_per_minute)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from api.errors import ApiError
 from api.limits import MAX_UNFINISHED_BATCHES
 from api.state import ApiState
+from batchline.kafka_security import KafkaSecurity
 from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import BatchStatusEvent
@@ -265,7 +266,12 @@ async def _ensure_topics(state: ApiState) -> None:
     settings = state.settings
     try:
         await asyncio.wait_for(
-            ensure_topics(settings.kafka_bootstrap, state.topics, settings.partitions),
+            ensure_topics(
+                settings.kafka_bootstrap,
+                state.topics,
+                settings.partitions,
+                KafkaSecurity.from_settings(settings),
+            ),
             TOPICS_TIMEOUT_S,
         )
     except TopicCreationFailed as exc:

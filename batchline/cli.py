@@ -30,18 +30,37 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(1)
 
 
+AUTH_HELP = (
+    "Authenticate clients (SASL/SCRAM-SHA-512) and authorize them with ACLs; their credentials "
+    "are written into <data-dir>/credentials."
+)
+
+
+def _broker_data_dir(data_dir: Path | None, auth: bool) -> Path:
+    from batchline.devstack import AUTH_BROKER_DIR, BROKER_DIR
+
+    return data_dir or Path("data") / (AUTH_BROKER_DIR if auth else BROKER_DIR)
+
+
 @app.command()
 def broker(
-    port: Annotated[int, typer.Option(help="Port of the PLAINTEXT listener.")] = 9092,
-    data_dir: Annotated[Path, typer.Option(help="Where the broker keeps its log.")] = Path(
-        "data/kafka"
-    ),
+    port: Annotated[int, typer.Option(help="Port of the client listener.")] = 9092,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the broker keeps its log [default: data/kafka, or data/kafka-auth]."
+        ),
+    ] = None,
+    auth: Annotated[bool, typer.Option("--auth", help=AUTH_HELP)] = False,
 ) -> None:
     """Run a local Apache Kafka broker (KRaft) in the foreground until Ctrl-C or SIGTERM."""
     from batchline import broker as local_broker
+    from batchline.broker.auth import BrokerCredentials
+    from schemas.settings import Settings
 
+    data_dir = _broker_data_dir(data_dir, auth)
     try:
-        process = local_broker.start(data_dir, port)
+        process = local_broker.start(data_dir, port, auth=auth)
     except BatchlineError as exc:
         _fail(exc)
         return
@@ -50,12 +69,18 @@ def broker(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    bootstrap = f"127.0.0.1:{port}"
     try:
-        seconds = local_broker.wait_ready(f"127.0.0.1:{port}", process)
+        security = local_broker.admin_security(data_dir)
+        seconds = local_broker.wait_ready(bootstrap, process, security=security)
         typer.echo(
-            f"Kafka {local_broker.kafka_version()} ready on 127.0.0.1:{port} in {seconds:.1f} s",
+            f"Kafka {local_broker.kafka_version()} ready on {bootstrap} in {seconds:.1f} s",
             err=True,
         )
+        if auth:
+            prefix = Settings().topic_prefix
+            local_broker.grant_acls(data_dir, bootstrap, prefix)
+            typer.echo(BrokerCredentials.of(data_dir).usage(prefix), err=True)
         process.wait()
     except KeyboardInterrupt:
         pass
@@ -136,13 +161,26 @@ def dev(
         str | None, typer.Option(help="Use this broker (HOST:PORT) instead of starting one.")
     ] = None,
     kafka_port: Annotated[int, typer.Option(help="Port of the broker it starts.")] = 9092,
+    auth: Annotated[bool, typer.Option("--auth", help=AUTH_HELP)] = False,
 ) -> None:
     """Start a broker, a worker and the API together; Ctrl-C stops all of them."""
     from batchline.devstack import run_dev_stack
 
+    if auth and kafka is not None:
+        _fail(
+            BatchlineError(
+                "--auth starts a broker of its own; to use the broker at --kafka, set "
+                "BATCHLINE_KAFKA_SECURITY_PROTOCOL, _USERNAME and _PASSWORD instead"
+            )
+        )
     try:
         code = run_dev_stack(
-            port=port, api_key=api_key, data_dir=data_dir, kafka=kafka, kafka_port=kafka_port
+            port=port,
+            api_key=api_key,
+            data_dir=data_dir,
+            kafka=kafka,
+            kafka_port=kafka_port,
+            auth=auth,
         )
         sys.exit(code)
     except BatchlineError as exc:

@@ -19,12 +19,16 @@ from types import FrameType
 import httpx
 
 from batchline import broker as local_broker
+from batchline.broker.auth import SERVICE_USER, BrokerCredentials
 from batchline.errors import BatchlineError
 
 STOP_TIMEOUT_S = 20.0
 API_READY_TIMEOUT_S = 60.0
 DEV_KEY_FILE = "dev-api-key"
 DEV_KEY_NAME = "dev"
+# A broker folder is formatted with or without authentication for good: each has its own.
+BROKER_DIR = "kafka"
+AUTH_BROKER_DIR = "kafka-auth"
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -84,15 +88,42 @@ async def _dev_api_key(data_dir: Path, store_url: str, wanted: str | None) -> st
     return key
 
 
+def _start_broker(
+    data_dir: Path, port: int, auth: bool, topic_prefix: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The local broker, ready; with ``auth``, its ACLs granted for this stack's topic prefix."""
+    folder = data_dir / (AUTH_BROKER_DIR if auth else BROKER_DIR)
+    broker = local_broker.start(folder, port, auth=auth)
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        local_broker.wait_ready(bootstrap, broker, security=local_broker.admin_security(folder))
+        if auth:
+            local_broker.grant_acls(folder, bootstrap, topic_prefix)
+    except BaseException:
+        _stop(broker)
+        raise
+    return broker, bootstrap
+
+
 def run_dev_stack(
-    *, port: int, api_key: str | None, data_dir: Path, kafka: str | None, kafka_port: int = 9092
+    *,
+    port: int,
+    api_key: str | None,
+    data_dir: Path,
+    kafka: str | None,
+    kafka_port: int = 9092,
+    auth: bool = False,
 ) -> int:
+    from schemas.settings import Settings
+
+    settings = Settings()
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("BATCHLINE_STORE_URL", f"sqlite+aiosqlite:///{data_dir / 'results.db'}")
     env["BATCHLINE_DATA_DIR"] = str(data_dir)
     children: list[subprocess.Popen[bytes]] = []
+    credentials: BrokerCredentials | None = None
     stopping = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -103,10 +134,12 @@ def run_dev_stack(
     signal.signal(signal.SIGTERM, on_signal)
     try:
         if kafka is None:
-            broker = local_broker.start(data_dir / "kafka", kafka_port)
+            broker, kafka = _start_broker(data_dir, kafka_port, auth, settings.topic_prefix)
             children.append(broker)
-            kafka = f"127.0.0.1:{kafka_port}"
-            local_broker.wait_ready(kafka, broker)
+            if auth:
+                # The API and the worker log in as the service principal.
+                credentials = BrokerCredentials.of(data_dir / AUTH_BROKER_DIR)
+                env.update(credentials.env(SERVICE_USER))
         env["BATCHLINE_KAFKA_BOOTSTRAP"] = kafka
         key = asyncio.run(_dev_api_key(data_dir, env["BATCHLINE_STORE_URL"], api_key))
         children.append(_spawn(["worker"], env))
@@ -114,6 +147,8 @@ def run_dev_stack(
         url = f"http://127.0.0.1:{port}"
         _wait_api(url, children)
         print(f"\nBatchline is up: {url}  (docs: {url}/docs)", flush=True)
+        if auth and credentials is not None:
+            print(credentials.usage(settings.topic_prefix), flush=True)
         print(f"Development API key (header X-API-Key):\n{key}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         while not stopping:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SUFFIXED = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -47,11 +48,50 @@ def _a_minute_to_a_century(value: timedelta) -> timedelta:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
+class SecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+    SSL = "SSL"
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL)
+
+    @property
+    def uses_tls(self) -> bool:
+        return self in (SecurityProtocol.SASL_SSL, SecurityProtocol.SSL)
+
+
+class SaslMechanism(StrEnum):
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    PLAIN = "PLAIN"
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BATCHLINE_", env_file=None, extra="ignore")
+    # hide_input_in_errors: a validation error would otherwise print every setting's raw value,
+    # secrets and the Kafka password among them.
+    model_config = SettingsConfigDict(
+        env_prefix="BATCHLINE_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     kafka_bootstrap: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
+    )
+    kafka_security_protocol: SecurityProtocol = Field(
+        SecurityProtocol.PLAINTEXT,
+        description="PLAINTEXT (no authentication: loopback only), SASL_PLAINTEXT, SASL_SSL, SSL.",
+    )
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        SaslMechanism.SCRAM_SHA_512, description="SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN."
+    )
+    kafka_username: str | None = Field(None, description="SASL user (principal User:<name>).")
+    kafka_password: SecretStr | None = Field(None, description="SASL password.")
+    kafka_ca_file: Path | None = Field(
+        None,
+        description="PEM file of the CAs the broker's TLS certificate is checked against "
+        "(SSL and SASL_SSL; unset = the system's CAs).",
     )
     store_url: str = Field(
         "sqlite+aiosqlite:///data/results.db",
@@ -114,6 +154,24 @@ class Settings(BaseSettings):
         description="A batch without progress this long is finished or repaired by a worker.",
     )
     log_level: str = Field("INFO", description="Log level of every process.")
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        if protocol.uses_sasl and not (self.kafka_username and self.kafka_password):
+            raise ValueError(
+                f"BATCHLINE_KAFKA_SECURITY_PROTOCOL={protocol} needs BATCHLINE_KAFKA_USERNAME "
+                "and BATCHLINE_KAFKA_PASSWORD"
+            )
+        if self.kafka_ca_file is not None:
+            if not protocol.uses_tls:
+                raise ValueError(
+                    f"BATCHLINE_KAFKA_CA_FILE is set but {protocol} uses no TLS: set "
+                    "BATCHLINE_KAFKA_SECURITY_PROTOCOL to SASL_SSL or SSL, or unset the CA file"
+                )
+            if not self.kafka_ca_file.is_file():
+                raise ValueError(f"BATCHLINE_KAFKA_CA_FILE {self.kafka_ca_file} is not a file")
+        return self
 
 
 @lru_cache(maxsize=1)

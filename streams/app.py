@@ -17,6 +17,7 @@ import faust
 from faust.types import TableT
 from prometheus_client import CollectorRegistry
 
+from batchline.kafka_security import KafkaSecurity
 from batchline.metrics import Metrics
 from schemas.settings import Settings
 from streams.topics import MAX_MESSAGE_BYTES, TopicNames
@@ -65,6 +66,7 @@ def build_app(settings: Settings, metrics_registry: CollectorRegistry) -> Stream
     app = faust.App(
         worker_group_id(settings),
         broker=brokers,
+        broker_credentials=KafkaSecurity.from_settings(settings).faust_credentials(),
         store=settings.worker_table_store,
         datadir=str(worker_data_dir(settings)),
         web_enabled=False,

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 
+from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.topics import MAX_MESSAGE_BYTES
 
 # Sends of one group go out together; a short linger lets the producer batch them per partition
@@ -34,9 +35,10 @@ class Outputs(Protocol):
 class KafkaOutputs:
     """An idempotent aiokafka producer of the worker's own (acks=all)."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, security: KafkaSecurity = PLAINTEXT) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
+            **security.client_options(),
             acks="all",
             enable_idempotence=True,
             linger_ms=LINGER_MS,

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
+from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.errors import ChunkTooLarge, KafkaUnavailable
 from streams.signing import Headers
 from streams.topics import MAX_MESSAGE_BYTES
@@ -20,8 +21,9 @@ PING_TIMEOUT_S = 2.0
 
 
 class KafkaPublisher:
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -33,6 +35,7 @@ class KafkaPublisher:
                 return self._producer
             producer = AIOKafkaProducer(
                 bootstrap_servers=self._bootstrap,
+                **self._security.client_options(),
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=0,

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import ChunkCounts, ChunksDoneEvent
@@ -77,6 +78,7 @@ class Reconciler:
     topics: TopicNames
     bootstrap: str
     stall_s: float
+    security: KafkaSecurity = PLAINTEXT
 
     async def run_once(self) -> int:
         """One pass; returns how many batches it acted on."""
@@ -155,6 +157,7 @@ class Reconciler:
     def _reader(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
+            **self.security.client_options(),
             enable_auto_commit=False,
             group_id=None,
             max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
@@ -191,7 +194,8 @@ class Reconciler:
         found = 0
         try:
             partitions = [
-                TopicPartition(topic, p) for p in await topic_partitions(self.bootstrap, topic)
+                TopicPartition(topic, p)
+                for p in await topic_partitions(self.bootstrap, topic, self.security)
             ]
             if not partitions:
                 return False

@@ -13,6 +13,7 @@ from typing import Any
 
 import mode
 
+from batchline.kafka_security import KafkaSecurity
 from batchline.metrics import Metrics
 from schemas.settings import Settings
 from store import ResultsStore
@@ -53,7 +54,8 @@ class WorkerResources(mode.Service):
     async def on_start(self) -> None:
         settings = self.settings
         self._store = store = await ResultsStore.connect(settings.store_url)
-        self._outputs = outputs = KafkaOutputs(settings.kafka_bootstrap)
+        security = KafkaSecurity.from_settings(settings)
+        self._outputs = outputs = KafkaOutputs(settings.kafka_bootstrap, security)
         await outputs.start()
         finisher = BatchFinisher(
             store=store, outputs=outputs, metrics=self.metrics, status_topic=self.topics.status
@@ -83,6 +85,7 @@ class WorkerResources(mode.Service):
             topics=self.topics,
             bootstrap=settings.kafka_bootstrap,
             stall_s=settings.reconcile_after_s,
+            security=security,
         )
         self.transform = TransformService(
             handler=chunks,
@@ -90,6 +93,7 @@ class WorkerResources(mode.Service):
             bootstrap=settings.kafka_bootstrap,
             topic=self.topics.requests,
             group_id=transform_group_id(settings.topic_prefix),
+            security=security,
         )
         await self.add_runtime_dependency(self.transform)
         self._ready.set()

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas import jsonio
 from schemas.events import BatchStatusEvent, decode
 from streams.errors import TopicCreationFailed
@@ -35,9 +36,11 @@ class StatusListener:
         bootstrap: str,
         topic: str,
         prepare: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         """``prepare`` runs before each (re)connection: it creates the topics when missing."""
         self._bootstrap = bootstrap
+        self._security = security
         self._topic = topic
         self._prepare = prepare
         self._waiters: dict[str, set[asyncio.Future[BatchStatusEvent]]] = defaultdict(set)
@@ -95,6 +98,7 @@ class StatusListener:
             consumer = AIOKafkaConsumer(
                 self._topic,
                 bootstrap_servers=self._bootstrap,
+                **self._security.client_options(),
                 group_id=None,
                 auto_offset_reset="latest",
                 enable_auto_commit=False,

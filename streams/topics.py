@@ -25,6 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
+from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.errors import TopicCreationFailed
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,11 @@ class TopicNames:
 
 
 @asynccontextmanager
-async def admin_client(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+async def admin_client(
+    bootstrap: str, security: KafkaSecurity = PLAINTEXT
+) -> AsyncIterator[AIOKafkaAdminClient]:
     """A started admin client, closed on the way out whatever happens inside."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security.client_options())
     await admin.start()
     try:
         yield admin
@@ -103,7 +106,9 @@ async def admin_client(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
         await admin.close()
 
 
-async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> None:
+async def ensure_topics(
+    bootstrap: str, names: TopicNames, partitions: int, security: KafkaSecurity = PLAINTEXT
+) -> None:
     """Creates the topics that do not exist yet, all with ``partitions`` partitions.
 
     Progress and control must have the same partition count: the progress agent reads both and
@@ -118,7 +123,7 @@ async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> N
         )
         for spec in TOPIC_SPECS
     ]
-    async with admin_client(bootstrap) as admin:
+    async with admin_client(bootstrap, security) as admin:
         existing = set(await admin.list_topics())
         await _create_missing(admin, wanted, existing)
         await _warn_about_small_message_limits(admin, names, existing)
@@ -130,7 +135,11 @@ def changelog_topic(group_id: str, table: str) -> str:
 
 
 async def ensure_worker_topics(
-    bootstrap: str, group_id: str, tables: Iterable[str], partitions: int
+    bootstrap: str,
+    group_id: str,
+    tables: Iterable[str],
+    partitions: int,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> None:
     """Creates Faust's own topics for the worker group before any worker starts.
 
@@ -146,7 +155,7 @@ async def ensure_worker_topics(
         for table in tables
     ]
     wanted.append(NewTopic(f"{group_id}-__assignor-__leader", 1, 1))
-    async with admin_client(bootstrap) as admin:
+    async with admin_client(bootstrap, security) as admin:
         await _create_missing(admin, wanted, set(await admin.list_topics()))
 
 
@@ -216,9 +225,11 @@ async def _warn_about_small_message_limits(
         )
 
 
-async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
+async def topic_partitions(
+    bootstrap: str, topic: str, security: KafkaSecurity = PLAINTEXT
+) -> list[int]:
     """The partition numbers of ``topic`` (empty if it does not exist)."""
-    async with admin_client(bootstrap) as admin:
+    async with admin_client(bootstrap, security) as admin:
         described = await admin.describe_topics([topic])
     return sorted(
         partition["partition"]
@@ -229,7 +240,10 @@ async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
 
 
 async def wait_for_group_coordinator(
-    bootstrap: str, group_id: str, timeout_s: float = 60.0
+    bootstrap: str,
+    group_id: str,
+    timeout_s: float = 60.0,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> None:
     """Waits until the broker names a coordinator for ``group_id``.
 
@@ -238,7 +252,7 @@ async def wait_for_group_coordinator(
     can then keep its partitions without ever fetching from them (faust-streaming issue #175),
     so the worker asks first and joins only when the answer is there.
     """
-    async with admin_client(bootstrap) as admin:
+    async with admin_client(bootstrap, security) as admin:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             try:

@@ -29,6 +29,7 @@ from aiokafka.errors import (
     KafkaError,
 )
 
+from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from batchline.metrics import Metrics
 from streams.chunk_handler import ChunkHandler, PreparedGroup
 from streams.dead_letters import SourceMessage
@@ -86,6 +87,7 @@ class TransformService(mode.Service):
         bootstrap: str,
         topic: str,
         group_id: str,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         super().__init__()
         self._handler = handler
@@ -93,6 +95,7 @@ class TransformService(mode.Service):
         self._topic = topic
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
+            **security.client_options(),
             group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

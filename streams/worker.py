@@ -15,6 +15,7 @@ import faust
 from prometheus_client import start_http_server
 
 from batchline.errors import BatchlineError
+from batchline.kafka_security import KafkaSecurity
 from batchline.logs import logging_config
 from schemas.settings import Settings
 from streams.app import TABLES, worker_data_dir, worker_group_id
@@ -58,9 +59,10 @@ def _log_stack(kind: str, name: str, frames: Iterable[tuple[FrameType, int]]) ->
 async def _prepare_kafka(settings: Settings) -> None:
     names = TopicNames(settings.topic_prefix)
     group_id = worker_group_id(settings)
-    await ensure_topics(settings.kafka_bootstrap, names, settings.partitions)
-    await ensure_worker_topics(settings.kafka_bootstrap, group_id, TABLES, settings.partitions)
-    await wait_for_group_coordinator(settings.kafka_bootstrap, group_id)
+    bootstrap, security = settings.kafka_bootstrap, KafkaSecurity.from_settings(settings)
+    await ensure_topics(bootstrap, names, settings.partitions, security)
+    await ensure_worker_topics(bootstrap, group_id, TABLES, settings.partitions, security)
+    await wait_for_group_coordinator(bootstrap, group_id, security=security)
 
 
 def run_worker(settings: Settings) -> None:

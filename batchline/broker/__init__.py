@@ -2,8 +2,10 @@
 
 from batchline.broker.local_broker import (
     BrokerError,
+    admin_security,
     broker_answers,
     free_port,
+    grant_acls,
     start,
     stop,
     wait_ready,
@@ -13,9 +15,11 @@ from batchline.broker.provision import ProvisioningError, ensure_kafka_jars, kaf
 __all__ = [
     "BrokerError",
     "ProvisioningError",
+    "admin_security",
     "broker_answers",
     "ensure_kafka_jars",
     "free_port",
+    "grant_acls",
     "kafka_version",
     "start",
     "stop",

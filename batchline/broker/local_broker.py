@@ -17,13 +17,24 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from batchline.broker.auth import (
+    ADMIN_USER,
+    CREDENTIALS_DIR,
+    BrokerCredentials,
+    acl_arguments,
+    granted_prefixes,
+    listener_properties,
+    record_granted,
+)
 from batchline.broker.provision import LOG4J_CONFIG_PATH, ensure_kafka_jars
 from batchline.errors import BatchlineError
+from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 
 HEAP_MB = 512
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 SERVER_PROPERTIES = "server.properties"
+ACL_TIMEOUT_S = 60.0
 
 
 class BrokerError(BatchlineError):
@@ -53,17 +64,30 @@ def _java() -> str:
     return found
 
 
-def _properties(port: int, controller_port: int, log_dir: Path) -> str:
+def _plaintext_listeners(port: int, controller_port: int) -> list[str]:
+    return [
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+    ]
+
+
+def _properties(
+    port: int, controller_port: int, log_dir: Path, credentials: BrokerCredentials | None
+) -> str:
+    listeners = (
+        listener_properties(port, controller_port, credentials)
+        if credentials is not None
+        else _plaintext_listeners(port, controller_port)
+    )
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            *listeners,
             f"log.dirs={log_dir}",
             "num.partitions=8",
             "auto.create.topics.enable=true",
@@ -105,19 +129,36 @@ class BrokerLayout:
     def formatted(self) -> bool:
         return (self.log_dir / "meta.properties").exists() and self.config.exists()
 
+    @property
+    def credentials(self) -> BrokerCredentials:
+        return BrokerCredentials(self.data_dir / CREDENTIALS_DIR)
 
-def prepare(data_dir: Path, port: int, libs: Path) -> BrokerLayout:
+    def write_config(self, port: int, controller_port: int, auth: bool) -> None:
+        credentials = self.credentials if auth else None
+        # With authentication the file holds the admin's password: its owner's alone.
+        self.config.touch(mode=0o600, exist_ok=True)
+        self.config.write_text(_properties(port, controller_port, self.log_dir, credentials))
+
+
+def prepare(data_dir: Path, port: int, libs: Path, *, auth: bool = False) -> BrokerLayout:
     """Writes the broker's config and formats its log directory the first time."""
     layout = BrokerLayout(data_dir.resolve())
     layout.data_dir.mkdir(parents=True, exist_ok=True)
     if layout.formatted:
-        controller_port = _read_controller_port(layout.config)
-        layout.config.write_text(_properties(port, controller_port, layout.log_dir))
+        if layout.credentials.exist != auth:
+            made, asked = ("with", "without") if layout.credentials.exist else ("without", "with")
+            raise BrokerError(
+                f"{layout.data_dir} holds a broker formatted {made} authentication; start it "
+                f"{made} --auth, or give --data-dir another folder to start one {asked} it"
+            )
+        layout.write_config(port, _read_controller_port(layout.config), auth)
         return layout
     controller_port = free_port()
     while controller_port == port:
         controller_port = free_port()
-    layout.config.write_text(_properties(port, controller_port, layout.log_dir))
+    if auth and not layout.credentials.exist:
+        layout.credentials.create()
+    layout.write_config(port, controller_port, auth)
     command = [
         _java(),
         "-cp",
@@ -130,10 +171,12 @@ def prepare(data_dir: Path, port: int, libs: Path) -> BrokerLayout:
         uuid.uuid4().hex[:22],
         "--config",
         str(layout.config),
+        *(layout.credentials.format_arguments() if auth else []),
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
-        raise BrokerError(f"Formatting {layout.log_dir} failed:\n{result.stdout}{result.stderr}")
+        # Its standard output lists the bootstrap records, SCRAM keys among them: not shown.
+        raise BrokerError(f"Formatting {layout.log_dir} failed:\n{result.stderr}")
     return layout
 
 
@@ -146,15 +189,16 @@ def _log_properties(layout: BrokerLayout) -> list[str]:
     ]
 
 
-def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    """Starts the broker process (not yet ready: see :func:`wait_ready`)."""
+def start(data_dir: Path, port: int, *, auth: bool = False) -> subprocess.Popen[bytes]:
+    """Starts the broker process (not yet ready: see :func:`wait_ready`); with ``auth``, clients
+    must log in with SCRAM-SHA-512 (see batchline.broker.auth)."""
     if _port_in_use(port):
         raise BrokerError(
             f"Port {port} is already taken: stop what runs there, pick another with --port, "
             "or use that broker with --kafka 127.0.0.1:{port}."
         )
     libs = ensure_kafka_jars()
-    layout = prepare(data_dir, port, libs)
+    layout = prepare(data_dir, port, libs, auth=auth)
     command = [
         _java(),
         f"-Xmx{HEAP_MB}m",
@@ -175,13 +219,23 @@ def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
 LAST_RESORT_FACTOR = 5
 
 
-async def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
+def admin_security(data_dir: Path) -> KafkaSecurity:
+    """How the broker's own tools connect to the broker kept in ``data_dir``."""
+    credentials = BrokerLayout(data_dir.resolve()).credentials
+    return credentials.security(ADMIN_USER) if credentials.exist else PLAINTEXT
+
+
+async def broker_answers(
+    bootstrap: str, timeout_s: float = 2.0, security: KafkaSecurity = PLAINTEXT
+) -> bool:
     """True when a broker at ``bootstrap`` serves metadata."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refusals are expected while starting
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=int(timeout_s * 1000),
+        **security.client_options(),
     )
     # aiokafka's own request timeout bounds each step and closes what it opened. Cancelling a
     # step from outside (as asyncio.wait_for(..., timeout_s) did) can land while a connection
@@ -200,6 +254,7 @@ def wait_ready(
     bootstrap: str,
     process: subprocess.Popen[bytes] | None = None,
     timeout_s: float = READY_TIMEOUT_S,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> float:
     """Blocks until the broker answers; returns the seconds it took."""
     started = time.monotonic()
@@ -208,10 +263,38 @@ def wait_ready(
             raise BrokerError(
                 f"The Kafka broker exited with code {process.returncode}; see its log"
             )
-        if asyncio.run(broker_answers(bootstrap)):
+        if asyncio.run(broker_answers(bootstrap, security=security)):
             return time.monotonic() - started
         time.sleep(0.2)
     raise BrokerError(f"No Kafka broker answered at {bootstrap} within {timeout_s:.0f} s")
+
+
+def grant_acls(data_dir: Path, bootstrap: str, topic_prefix: str) -> None:
+    """Grants the principals' ACLs for ``topic_prefix`` on the running authenticated broker
+    kept in ``data_dir``, once per prefix (kafka-acls adds what exists already as a no-op)."""
+    layout = BrokerLayout(data_dir.resolve())
+    credentials = layout.credentials
+    if topic_prefix in granted_prefixes(credentials.folder):
+        return
+    for arguments in acl_arguments(topic_prefix):
+        command = [
+            _java(),
+            "-XX:TieredStopAtLevel=1",
+            *_log_properties(layout),
+            "-cp",
+            f"{ensure_kafka_jars()}/*",
+            "org.apache.kafka.tools.AclCommand",
+            *("--bootstrap-server", bootstrap),
+            *("--command-config", str(credentials.properties_file(ADMIN_USER))),
+            "--add",
+            *arguments,
+        ]
+        result = subprocess.run(  # noqa: S603
+            command, capture_output=True, text=True, check=False, timeout=ACL_TIMEOUT_S
+        )
+        if result.returncode != 0:
+            raise BrokerError(f"Granting ACLs failed:\n{result.stdout}{result.stderr}")
+    record_granted(credentials.folder, topic_prefix)
 
 
 def stop(process: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> int:

@@ -57,14 +57,19 @@ def _wait_for_key(process: subprocess.Popen[bytes], log: Path) -> str:
     raise AssertionError(f"batchline dev did not come up:\n{log.read_text()}")
 
 
-@pytest.mark.parametrize("own_broker", [True, False], ids=["own-broker", "existing-broker"])
+@pytest.mark.parametrize(
+    ("own_broker", "auth"),
+    [(True, False), (True, True), (False, False)],
+    ids=["own-broker", "own-broker-with-auth", "existing-broker"],
+)
 def test_dev_stack_serves_healthz_and_ctrl_c_leaves_no_process(
-    own_broker: bool, kafka_bootstrap: str, tmp_path: Path
+    own_broker: bool, auth: bool, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "data"
     port = free_port()
     args = ["--port", str(port)]
     args += ["--kafka-port", str(free_port())] if own_broker else ["--kafka", kafka_bootstrap]
+    args += ["--auth"] if auth else []
     process = _start_stack(args, data_dir, tmp_path / "dev.log")
     try:
         key = _wait_for_key(process, tmp_path / "dev.log")
@@ -72,6 +77,9 @@ def test_dev_stack_serves_healthz_and_ctrl_c_leaves_no_process(
         response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
         assert response.status_code == 200, response.text
         assert response.json()["kafka"] == "ok"
+        if auth:
+            _assert_a_batch_runs(port, key)
+            assert (data_dir / "kafka-auth" / "credentials" / "results-reader.env").exists()
         assert len(_processes_using(data_dir)) >= (3 if own_broker else 2)
         process.send_signal(signal.SIGINT)
         assert process.wait(90) == 0
@@ -82,3 +90,16 @@ def test_dev_stack_serves_healthz_and_ctrl_c_leaves_no_process(
     for leftover in leftovers:
         leftover.kill()
     assert leftovers == []
+
+
+def _assert_a_batch_runs(port: int, key: str) -> None:
+    """The API and the worker both logged in: the broker lets no one else in."""
+    item = {"ts": "2024-01-01T00:00:00Z", "amt": "1.00", "email": "a@b.co", "phone": "555-0123"}
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/api/v1/transform/batch",
+        headers={"X-API-Key": key},
+        json={"data": [item]},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "success"

@@ -41,6 +41,7 @@ def test_the_schema_rejects_a_broken_compose_file() -> None:
 def test_the_stack_has_every_service(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) == {
         "kafka",
+        "kafka-acls",
         "postgres",
         "redis",
         "api",
@@ -50,13 +51,24 @@ def test_the_stack_has_every_service(compose: dict[str, Any]) -> None:
     }
 
 
-def test_kafka_is_a_single_kraft_node_of_the_official_image(compose: dict[str, Any]) -> None:
-    kafka = compose["services"]["kafka"]
-    env = kafka["environment"]
+def test_kafka_is_the_official_image_run_by_the_authenticating_script(
+    compose: dict[str, Any],
+) -> None:
+    kafka, acls = compose["services"]["kafka"], compose["services"]["kafka-acls"]
+    assert kafka["image"] == acls["image"]
     assert kafka["image"].startswith("apache/kafka:")
-    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
-    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert kafka["entrypoint"] == ["/bin/bash", "/opt/batchline-kafka/broker.sh"]
+    assert acls["entrypoint"] == ["/bin/bash", "/opt/batchline-kafka/grant-acls.sh"]
+    for service in (kafka, acls):
+        assert "./kafka:/opt/batchline-kafka:ro" in service["volumes"]
+        assert set(service["environment"]) >= {
+            "KAFKA_ADMIN_PASSWORD",
+            "KAFKA_BATCHLINE_PASSWORD",
+            "KAFKA_READER_PASSWORD",
+        }
+    assert "--command-config /tmp/kafka-config/admin.properties" in kafka["healthcheck"]["test"][1]
+    assert acls["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    assert acls["restart"] == "no"
 
 
 def test_batchline_services_read_the_compose_services(compose: dict[str, Any]) -> None:
@@ -66,6 +78,17 @@ def test_batchline_services_read_the_compose_services(compose: dict[str, Any]) -
         assert env["BATCHLINE_STORE_URL"].startswith("postgresql+asyncpg://")
         assert "@postgres:5432/" in env["BATCHLINE_STORE_URL"]
         assert env["BATCHLINE_REDIS_URL"] == "redis://redis:6379/0"
+        assert env["BATCHLINE_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+        assert env["BATCHLINE_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert env["BATCHLINE_KAFKA_USERNAME"] == "batchline"
+        assert (
+            env["BATCHLINE_KAFKA_PASSWORD"]
+            == compose["services"]["kafka"]["environment"]["KAFKA_BATCHLINE_PASSWORD"]
+        )
+        # Only once the ACLs are granted can they use their topics.
+        assert compose["services"][name]["depends_on"]["kafka-acls"] == {
+            "condition": "service_completed_successfully"
+        }
 
 
 def test_the_api_listens_on_every_interface(compose: dict[str, Any]) -> None:
@@ -84,6 +107,8 @@ def test_workers_scale_and_serve_metrics_to_prometheus(compose: dict[str, Any]) 
 
 # Prometheus starts as soon as the API does: it must be up to see an unhealthy API.
 STARTED_IS_ENOUGH = {("prometheus", "api")}
+# A job that runs once and exits: what depends on it waits for its success, not its health.
+ONE_SHOT = {"kafka-acls"}
 
 
 def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies(
@@ -91,12 +116,15 @@ def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies(
 ) -> None:
     services = compose["services"]
     for name, service in services.items():
-        assert "test" in service["healthcheck"], name
+        assert name in ONE_SHOT or "test" in service["healthcheck"], name
         for dependency, condition in service.get("depends_on", {}).items():
             assert dependency in services, (name, dependency)
-            expected = (
-                "service_started" if (name, dependency) in STARTED_IS_ENOUGH else "service_healthy"
-            )
+            if dependency in ONE_SHOT:
+                expected = "service_completed_successfully"
+            elif (name, dependency) in STARTED_IS_ENOUGH:
+                expected = "service_started"
+            else:
+                expected = "service_healthy"
             assert condition["condition"] == expected, (name, dependency)
 
 

@@ -1,0 +1,203 @@
+"""What makes the local broker authenticated: SASL/SCRAM-SHA-512 users and the ACLs they get.
+
+`batchline broker --auth` (and `batchline dev --auth`) make three principals when the log folder
+is formatted (``kafka-storage format --add-scram``), each with a random password kept in
+``<data-dir>/credentials/`` (files readable by their owner only):
+
+| principal      | may                                                                      |
+|----------------|--------------------------------------------------------------------------|
+| admin          | everything (super user): the broker itself and the tool granting ACLs    |
+| batchline      | the API and the workers: every topic, group and transactional ID named   |
+|                | ``<prefix>.*`` or ``<prefix>-*`` (requests, control, progress, status...) |
+| results-reader | read ``<prefix>.results``, in consumer groups named ``<prefix>.results.*`` |
+
+Everyone else, and any client without credentials, is refused: KRaft's StandardAuthorizer with
+``allow.everyone.if.no.acl.found=false``. This module only says what to write and run;
+batchline.broker.local_broker runs it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from batchline.kafka_security import KafkaSecurity, SaslMechanism, SecurityProtocol
+
+ADMIN_USER = "admin"
+SERVICE_USER = "batchline"
+READER_USER = "results-reader"
+USERS = (ADMIN_USER, SERVICE_USER, READER_USER)
+MECHANISM = SaslMechanism.SCRAM_SHA_512
+CREDENTIALS_DIR = "credentials"
+# Topic prefixes whose ACLs were granted, one a line: granting is done once per prefix.
+GRANTED_FILE = "acls-granted"
+_ENV = {
+    "protocol": "BATCHLINE_KAFKA_SECURITY_PROTOCOL",
+    "mechanism": "BATCHLINE_KAFKA_SASL_MECHANISM",
+    "username": "BATCHLINE_KAFKA_USERNAME",
+    "password": "BATCHLINE_KAFKA_PASSWORD",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerCredentials:
+    """The passwords of the broker's principals, kept in ``folder``."""
+
+    folder: Path
+
+    @classmethod
+    def of(cls, broker_data_dir: Path) -> BrokerCredentials:
+        """The credentials of the broker whose log folder is ``broker_data_dir``."""
+        return cls(broker_data_dir / CREDENTIALS_DIR)
+
+    def usage(self, topic_prefix: str) -> str:
+        """How clients log in, said once when the broker is ready."""
+        return (
+            f"Kafka: SASL/SCRAM-SHA-512 only; ACLs granted for topic prefix {topic_prefix!r}.\n"
+            f"  API and workers:   set -a; . {self.env_file(SERVICE_USER)}; set +a\n"
+            f"  results readers:   {self.env_file(READER_USER)} or "
+            f"{self.properties_file(READER_USER).name} (groups named {topic_prefix}.results.*)\n"
+            f"  Kafka's own tools: --command-config {self.properties_file(ADMIN_USER)}"
+        )
+
+    def env_file(self, user: str) -> Path:
+        """Settings for Batchline processes: ``set -a; . <file>; set +a``."""
+        return self.folder / f"{user}.env"
+
+    def properties_file(self, user: str) -> Path:
+        """Client config for Kafka's own tools: ``--command-config`` / ``--consumer.config``."""
+        return self.folder / f"{user}.properties"
+
+    def password(self, user: str) -> str:
+        for line in self.env_file(user).read_text().splitlines():
+            name, _, value = line.partition("=")
+            if name == _ENV["password"]:
+                return value
+        raise ValueError(f"{self.env_file(user)} holds no password; delete the broker's folder")
+
+    def security(self, user: str) -> KafkaSecurity:
+        return KafkaSecurity.scram(user, self.password(user))
+
+    def env(self, user: str) -> dict[str, str]:
+        """The BATCHLINE_KAFKA_* settings that make a process connect as ``user``."""
+        return _settings(user, self.password(user))
+
+    @property
+    def exist(self) -> bool:
+        return all(self.env_file(user).exists() for user in USERS)
+
+    def create(self) -> None:
+        """New random passwords for every principal; the files are readable by their owner."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(0o700)
+        for user in USERS:
+            # URL-safe characters only: the password goes into JAAS and --add-scram unquoted.
+            password = secrets.token_urlsafe(24)
+            _write_private(
+                self.env_file(user),
+                "".join(f"{name}={value}\n" for name, value in _settings(user, password).items()),
+            )
+            _write_private(
+                self.properties_file(user),
+                "security.protocol=SASL_PLAINTEXT\n"
+                f"sasl.mechanism={MECHANISM.value}\n"
+                f"sasl.jaas.config={_jaas('scram.ScramLoginModule', user, password)}\n",
+            )
+
+    def format_arguments(self) -> list[str]:
+        """``kafka-storage format`` arguments that create every principal's SCRAM credentials."""
+        return [
+            argument
+            for user in USERS
+            for argument in (
+                "--add-scram",
+                f"{MECHANISM.value}=[name={user},password={self.password(user)}]",
+            )
+        ]
+
+
+def _settings(user: str, password: str) -> dict[str, str]:
+    return {
+        _ENV["protocol"]: SecurityProtocol.SASL_PLAINTEXT.value,
+        _ENV["mechanism"]: MECHANISM.value,
+        _ENV["username"]: user,
+        _ENV["password"]: password,
+    }
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text)
+
+
+def _jaas(module: str, user: str, password: str, *extra: str) -> str:
+    options = " ".join([f'username="{user}"', f'password="{password}"', *extra])
+    return f"org.apache.kafka.common.security.{module} required {options};"
+
+
+def listener_properties(
+    port: int, controller_port: int, credentials: BrokerCredentials
+) -> list[str]:
+    """server.properties lines: SASL/SCRAM for clients, and the authorizer.
+
+    The controller listener uses PLAIN: a KRaft controller cannot check SCRAM, whose credentials
+    live in the metadata it serves. Its one user is the admin, defined in the JAAS line itself.
+    """
+    admin_password = credentials.password(ADMIN_USER)
+    scram_admin = _jaas("scram.ScramLoginModule", ADMIN_USER, admin_password)
+    plain_admin = _jaas(
+        "plain.PlainLoginModule",
+        ADMIN_USER,
+        admin_password,
+        f'user_{ADMIN_USER}="{admin_password}"',
+    )
+    return [
+        f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
+        "inter.broker.listener.name=SASL_PLAINTEXT",
+        "listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        f"sasl.enabled.mechanisms={MECHANISM.value}",
+        f"sasl.mechanism.inter.broker.protocol={MECHANISM.value}",
+        f"listener.name.sasl_plaintext.{MECHANISM.value.lower()}.sasl.jaas.config={scram_admin}",
+        "sasl.mechanism.controller.protocol=PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+        f"listener.name.controller.plain.sasl.jaas.config={plain_admin}",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        f"super.users=User:{ADMIN_USER}",
+        "allow.everyone.if.no.acl.found=false",
+    ]
+
+
+def acl_arguments(topic_prefix: str) -> list[list[str]]:
+    """kafka-acls (AclCommand) ``--add`` arguments, one list a run, for one topic prefix."""
+    service, reader = f"User:{SERVICE_USER}", f"User:{READER_USER}"
+    return [
+        # The API and the workers own everything of theirs: Batchline's topics (<prefix>.role),
+        # Faust's changelog and assignor topics and the consumer groups (<prefix>-...).
+        [
+            *("--allow-principal", service, "--operation", "All"),
+            *("--topic", f"{topic_prefix}.", "--topic", f"{topic_prefix}-"),
+            *("--group", f"{topic_prefix}-", "--transactional-id", f"{topic_prefix}-"),
+            *("--resource-pattern-type", "prefixed"),
+        ],
+        [
+            *("--allow-principal", reader, "--operation", "Read", "--operation", "Describe"),
+            *("--topic", f"{topic_prefix}.results"),
+        ],
+        [
+            *("--allow-principal", reader, "--operation", "Read"),
+            *("--group", f"{topic_prefix}.results.", "--resource-pattern-type", "prefixed"),
+        ],
+    ]
+
+
+def granted_prefixes(folder: Path) -> set[str]:
+    path = folder / GRANTED_FILE
+    return set(path.read_text().split()) if path.exists() else set()
+
+
+def record_granted(folder: Path, topic_prefix: str) -> None:
+    with (folder / GRANTED_FILE).open("a") as out:
+        out.write(f"{topic_prefix}\n")

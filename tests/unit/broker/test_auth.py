@@ -1,0 +1,115 @@
+"""What the authenticated local broker is made of: credentials, listener config, ACLs."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from batchline.broker.auth import (
+    ADMIN_USER,
+    READER_USER,
+    SERVICE_USER,
+    USERS,
+    BrokerCredentials,
+    acl_arguments,
+    granted_prefixes,
+    listener_properties,
+    record_granted,
+)
+from batchline.kafka_security import SaslMechanism, SecurityProtocol
+from schemas.settings import Settings
+
+
+@pytest.fixture
+def credentials(tmp_path: Path) -> BrokerCredentials:
+    made = BrokerCredentials.of(tmp_path)
+    made.create()
+    return made
+
+
+def test_every_principal_gets_its_own_random_password(credentials: BrokerCredentials) -> None:
+    passwords = {credentials.password(user) for user in USERS}
+    assert len(passwords) == len(USERS)
+    assert all(len(password) >= 32 for password in passwords)
+    assert credentials.exist
+
+
+def test_credential_files_are_readable_by_their_owner_only(credentials: BrokerCredentials) -> None:
+    assert stat.S_IMODE(credentials.folder.stat().st_mode) == 0o700
+    for user in USERS:
+        for path in (credentials.env_file(user), credentials.properties_file(user)):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_a_principals_env_file_is_settings_that_log_in_as_it(
+    credentials: BrokerCredentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in credentials.env(SERVICE_USER).items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.kafka_security_protocol is SecurityProtocol.SASL_PLAINTEXT
+    assert settings.kafka_sasl_mechanism is SaslMechanism.SCRAM_SHA_512
+    assert settings.kafka_username == SERVICE_USER
+    assert settings.kafka_password is not None
+    assert settings.kafka_password.get_secret_value() == credentials.password(SERVICE_USER)
+
+
+def test_kafka_tools_config_carries_a_scram_login(credentials: BrokerCredentials) -> None:
+    text = credentials.properties_file(ADMIN_USER).read_text()
+    assert "security.protocol=SASL_PLAINTEXT" in text
+    assert "sasl.mechanism=SCRAM-SHA-512" in text
+    assert f'username="{ADMIN_USER}" password="{credentials.password(ADMIN_USER)}";' in text
+
+
+def test_format_arguments_create_a_scram_user_per_principal(
+    credentials: BrokerCredentials,
+) -> None:
+    arguments = credentials.format_arguments()
+    assert arguments[0::2] == ["--add-scram"] * len(USERS)
+    assert arguments[1::2] == [
+        f"SCRAM-SHA-512=[name={user},password={credentials.password(user)}]" for user in USERS
+    ]
+
+
+def test_listeners_refuse_anyone_without_an_acl(credentials: BrokerCredentials) -> None:
+    lines = listener_properties(9092, 9093, credentials)
+    assert "listeners=SASL_PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093" in lines
+    assert not any("PLAINTEXT:PLAINTEXT" in line for line in lines)
+    assert "sasl.enabled.mechanisms=SCRAM-SHA-512" in lines
+    assert "allow.everyone.if.no.acl.found=false" in lines
+    assert f"super.users=User:{ADMIN_USER}" in lines
+    assert "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer" in lines
+
+
+def test_the_service_owns_its_prefix_and_the_reader_reads_results_only() -> None:
+    service, reader_topic, reader_groups = acl_arguments("acme")
+    assert service[:4] == ["--allow-principal", f"User:{SERVICE_USER}", "--operation", "All"]
+    assert _values(service, "--topic") == ["acme.", "acme-"]
+    assert _values(service, "--group") == ["acme-"]
+    assert _values(service, "--resource-pattern-type") == ["prefixed"]
+    assert _values(reader_topic, "--allow-principal") == [f"User:{READER_USER}"]
+    assert _values(reader_topic, "--operation") == ["Read", "Describe"]
+    assert _values(reader_topic, "--topic") == ["acme.results"]
+    assert "--resource-pattern-type" not in reader_topic  # literal: that one topic only
+    assert _values(reader_groups, "--operation") == ["Read"]
+    assert _values(reader_groups, "--group") == ["acme.results."]
+
+
+def test_granted_prefixes_are_remembered(tmp_path: Path) -> None:
+    assert granted_prefixes(tmp_path) == set()
+    record_granted(tmp_path, "acme")
+    record_granted(tmp_path, "other")
+    assert granted_prefixes(tmp_path) == {"acme", "other"}
+
+
+def test_usage_names_the_files_not_the_passwords(credentials: BrokerCredentials) -> None:
+    text = credentials.usage("acme")
+    assert str(credentials.env_file(SERVICE_USER)) in text
+    assert str(credentials.env_file(READER_USER)) in text
+    assert all(credentials.password(user) not in text for user in USERS)
+
+
+def _values(arguments: list[str], option: str) -> list[str]:
+    return [value for name, value in zip(arguments, arguments[1:], strict=False) if name == option]
