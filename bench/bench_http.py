@@ -24,16 +24,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import psutil
+from aiokafka import AIOKafkaConsumer
 
 from batchline.broker import free_port
 from batchline.devstack import _spawn, _wait_api
 from batchline.errors import BatchlineError
 from bench.anchors.harness import (
     RULE_STREAMED,
+    TOOL_TIMEOUT_S,
     Batch,
     ToolFailed,
     check_outputs,
@@ -59,6 +61,7 @@ from bench.anchors.processes import (
 from bench.bench_service import _items, kafka_round_trip_ms
 from bench.bench_transforms import baseline
 from schemas import jsonio
+from schemas.events import BatchStatusEvent, FinalStatus
 from streams.topics import TopicNames
 from tests.integration.stack import new_key
 
@@ -246,11 +249,35 @@ def measure_loop(bootstrap: str, prefix: str, scratch: Path) -> ToolRun:
 # --- worker memory -----------------------------------------------------------------------------
 
 
+async def wait_finished(
+    bootstrap: str, topic: str, batches: list[Batch], alive: Callable[[], bool]
+) -> None:
+    """Reads the status topic until every one of ``batches`` has ended (completed, or not)."""
+    waiting = {batch.batch_id for batch in batches}
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + TOOL_TIMEOUT_S
+        while waiting:
+            if not alive() or time.monotonic() > deadline:
+                raise ToolFailed(f"{len(waiting)} batches never ended")
+            fetched = await consumer.getmany(timeout_ms=200)
+            for record in (record for records in fetched.values() for record in records):
+                event = BatchStatusEvent.model_validate_json(record.value or b"")
+                if event.status in get_args(FinalStatus):
+                    waiting.discard(event.batch_id)
+    finally:
+        await consumer.stop()
+
+
 def _peak_while_done(worker: Child, bootstrap: str, prefix: str, batches: list[Batch]) -> int:
-    """Peak RSS of the worker from before ``batches`` are queued until all are answered."""
+    """Peak RSS of the worker from before ``batches`` are queued until all have ended: every
+    result chunk out, and every batch counted and finished by the progress agent."""
+    names = TopicNames(prefix)
     with PeakRss(worker.process.pid) as rss:
-        asyncio.run(produce(bootstrap, f"{prefix}.requests", batches))
-        outputs = asyncio.run(read_outputs(bootstrap, f"{prefix}.results", batches, worker.alive))
+        asyncio.run(produce(bootstrap, names.requests, batches))
+        outputs = asyncio.run(read_outputs(bootstrap, names.results, batches, worker.alive))
+        asyncio.run(wait_finished(bootstrap, names.status, batches, worker.alive))
     check_outputs(outputs, batches)
     return rss.peak
 
@@ -263,8 +290,9 @@ def measure_rss(bootstrap: str, prefix: str, scratch: Path) -> RssFigures:
     many = [make_batch(f"{prefix}-many-{n}", data, RSS_BATCH_SIZE) for n in range(RSS_BATCHES)]
     worker = spawn_worker(batchline_env(bootstrap, prefix, scratch / prefix))
     try:
-        # Started and through its first batch before sampling: the figures are what queued
-        # batches add, not what start-up costs.
+        # Started and through its first batch before sampling, its Faust agents and table
+        # store included (they start after the transform consumer, and load RocksDB on first
+        # use): the figures are what queued batches add, not what start-up costs.
         _peak_while_done(worker, bootstrap, prefix, warm)
         idle = psutil.Process(worker.process.pid).memory_info().rss
         peak_one = _peak_while_done(worker, bootstrap, prefix, one)

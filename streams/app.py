@@ -32,6 +32,16 @@ SESSION_TIMEOUT_S = 10.0
 HEARTBEAT_INTERVAL_S = 1.0
 # The tables, by name; worker start-up creates their changelog topics before Faust runs.
 PROGRESS_TABLE = "progress"
+# RocksDB keeps a database per table partition. With Faust's defaults (64 MiB write buffers,
+# up to 3 of them, a 2 GiB block cache) every state write stays in memory until a buffer fills,
+# and each group rewrites its batches' states: 180 MB of such writes over 8 partitions grew a
+# process by 194 MiB, on the way to gigabytes. The table itself is small (a few hundred bytes a
+# batch), so small buffers lose nothing: the same writes then add 10 MiB (9 MiB after a third).
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 8 * 1024 * 1024,
+}
 TABLES = (PROGRESS_TABLE,)
 
 
@@ -105,7 +115,9 @@ def build_app(settings: Settings, metrics_registry: CollectorRegistry) -> Stream
         ),
         # Keys are the batch ID's raw bytes, as on the progress and control topics. Values are
         # plain JSON (a value_type would make Faust build a model class from each value).
-        progress_table=app.Table(PROGRESS_TABLE, partitions=partitions, key_type=bytes),
+        progress_table=app.Table(
+            PROGRESS_TABLE, partitions=partitions, key_type=bytes, options=ROCKSDB_OPTIONS
+        ),
         metrics=Metrics(metrics_registry),
         metrics_registry=metrics_registry,
     )
