@@ -42,6 +42,7 @@ async def open_state(settings: Settings, stack: AsyncExitStack) -> ApiState:
     stack.push_async_callback(store.close)
     kafka_security = KafkaSecurity.from_settings(settings)
     publisher = KafkaPublisher(settings.kafka_bootstrap, kafka_security)
+    publisher.start_watching()
     stack.push_async_callback(publisher.close)
     topics = TopicNames(settings.topic_prefix)
 

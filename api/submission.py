@@ -234,6 +234,7 @@ async def _publish(
         ),
     )
     try:
+        state.publisher.ensure_reachable()  # at once, not after the topics' or a send's timeout
         if not state.topics_ready.is_set():
             # Publishing first would let the broker auto-create the topic with its own
             # partition count, which the workers' tables would then refuse.

@@ -1,13 +1,22 @@
-"""Publishing to Kafka from the API: a thin aiokafka producer that connects on first use."""
+"""Publishing to Kafka from the API: a thin aiokafka producer that connects on first use.
+
+While the API runs, a watch asks the broker for metadata every second. When the broker does not
+answer, every send (those waiting, and new ones) fails at once with KafkaUnavailable, which the
+API answers with 503: clients learn of an outage within about PROBE_INTERVAL_S + PING_TIMEOUT_S,
+not after SEND_TIMEOUT_S each.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka.structs import RecordMetadata
 
 from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.errors import ChunkTooLarge, KafkaUnavailable
@@ -18,6 +27,9 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0
 SEND_TIMEOUT_S = 15.0
 PING_TIMEOUT_S = 2.0
+PROBE_INTERVAL_S = 1.0
+# How long after a broker stops answering a submit can still wait for it.
+OUTAGE_NOTICED_WITHIN_S = PROBE_INTERVAL_S + PING_TIMEOUT_S
 
 
 class KafkaPublisher:
@@ -26,6 +38,34 @@ class KafkaPublisher:
         self._security = security
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        # Set while the broker answers; cleared by the watch when it stops answering.
+        self._reachable = asyncio.Event()
+        self._reachable.set()
+        self._unreachable = asyncio.Event()
+        self._watch: asyncio.Task[None] | None = None
+
+    def start_watching(self) -> None:
+        self._watch = asyncio.create_task(self._watch_broker(), name="kafka-watch")
+
+    def ensure_reachable(self) -> None:
+        """Raises KafkaUnavailable while the watch finds the broker not answering."""
+        if not self._reachable.is_set():
+            raise KafkaUnavailable("Kafka does not answer; retry later")
+
+    async def _watch_broker(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL_S)
+            answered = await self.ping()
+            if answered == self._reachable.is_set():
+                continue
+            if answered:
+                log.warning("Kafka answers again", extra={"bootstrap": self._bootstrap})
+                self._unreachable.clear()
+                self._reachable.set()
+            else:
+                log.warning("Kafka does not answer", extra={"bootstrap": self._bootstrap})
+                self._reachable.clear()
+                self._unreachable.set()
 
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is not None:
@@ -56,13 +96,14 @@ class KafkaPublisher:
     ) -> list[tuple[int, int]]:
         """Sends every (key, value, headers), waits until the broker has acknowledged all of
         them, and returns where each landed: (partition, offset), in the order given."""
+        self.ensure_reachable()
         producer = await self._started()
         try:
             futures = [
                 await producer.send(topic, value=value, key=key, headers=list(headers))
                 for key, value, headers in messages
             ]
-            sent = await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_S)
+            sent = await asyncio.wait_for(self._unless_unreachable(futures), SEND_TIMEOUT_S)
         except MessageSizeTooLargeError as exc:
             # The topic's own max.message.bytes decides, and may be below MAX_MESSAGE_BYTES
             # when the topic was made outside Batchline.
@@ -72,6 +113,25 @@ class KafkaPublisher:
         except (KafkaError, OSError, TimeoutError) as exc:
             raise KafkaUnavailable(f"Publishing to {topic} failed; retry later") from exc
         return [(metadata.partition, metadata.offset) for metadata in sent]
+
+    async def _unless_unreachable(
+        self, futures: list[asyncio.Future[RecordMetadata]]
+    ) -> list[RecordMetadata]:
+        """Every send's metadata, or KafkaUnavailable as soon as the watch finds the broker gone
+        (the producer may still deliver them later: the API then fails the batch, and workers
+        finish nothing of a failed batch)."""
+        sends: asyncio.Future[list[RecordMetadata]] = asyncio.gather(*futures)
+        gone = asyncio.ensure_future(self._unreachable.wait())
+        either: set[asyncio.Future[Any]] = {sends, gone}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if not sends.done():
+            sends.cancel()
+            sends.add_done_callback(_drop_result)
+            raise KafkaUnavailable("Kafka stopped answering; retry later")
+        return sends.result()
 
     async def ping(self) -> bool:
         try:
@@ -86,11 +146,15 @@ class KafkaPublisher:
         return True
 
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
 
 
-def _drop_result(task: asyncio.Future[object]) -> None:
+def _drop_result(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()  # retrieved, so asyncio does not log it as never retrieved
