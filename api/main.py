@@ -11,7 +11,7 @@ from api.errors import install_error_handlers
 from api.metrics import HttpMetricsMiddleware
 from api.metrics import router as metrics_router
 from api.middleware import RequestIdMiddleware
-from api.routes import batches, health
+from api.routes import batches, health, pipelines
 from api.state import open_state
 from schemas.settings import Settings
 
@@ -44,4 +44,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(batches.router)
+    app.include_router(pipelines.router)
     return app

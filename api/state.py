@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -19,6 +21,8 @@ from streams.status_listener import StatusListener
 from streams.topics import TopicNames, ensure_topics
 from transforms import PipelineRegistry
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(slots=True)
 class ApiState:
@@ -34,10 +38,24 @@ class ApiState:
     metrics_registry: CollectorRegistry
 
 
+def _reload_pipelines_on_sighup(registry: PipelineRegistry, stack: AsyncExitStack) -> None:
+    """SIGHUP loads new spec files (under uvicorn --workers N, uvicorn restarts the processes,
+    which load them as they start). Only the main thread takes signals: an app run in a test
+    client's thread goes without."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, registry.reload_logged)
+    except (RuntimeError, ValueError):
+        return
+    stack.callback(loop.remove_signal_handler, signal.SIGHUP)
+
+
 async def open_state(settings: Settings, stack: AsyncExitStack) -> ApiState:
     registry = PipelineRegistry.load(
         settings.pipelines_dir, hash_secret=settings.hash_secret.get_secret_value().encode()
     )
+    log.info("pipelines loaded", extra={"pipelines": registry.refs()})
+    _reload_pipelines_on_sighup(registry, stack)
     store = await ResultsStore.connect(settings.store_url)
     stack.push_async_callback(store.close)
     kafka_security = KafkaSecurity.from_settings(settings)

@@ -7,13 +7,17 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from batchline.client.commands import register_client_commands
+from batchline.client.pipelines import pipelines_app
 from batchline.errors import BatchlineError
 from batchline.keys import keys_app
+
+if TYPE_CHECKING:
+    from schemas.settings import Settings
 
 app = typer.Typer(
     help="Batchline: batch transformation over Kafka and Faust.",
@@ -22,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(keys_app, name="keys")
+app.add_typer(pipelines_app, name="pipelines")
 register_client_commands(app)
 
 
@@ -96,10 +101,11 @@ def worker() -> None:
     """Run one Faust worker (configured by the BATCHLINE_* settings)."""
     from schemas.settings import Settings
     from streams.worker import run_worker
+    from transforms.errors import SpecError
 
     try:
         run_worker(Settings())
-    except BatchlineError as exc:
+    except (BatchlineError, SpecError) as exc:
         _fail(exc)
 
 
@@ -116,6 +122,7 @@ def api(
     from schemas.settings import Settings
 
     settings = Settings()
+    _check_pipelines(settings)
     level = settings.log_level
     if workers > 1:
         _prepare_multiprocess_metrics()
@@ -132,6 +139,19 @@ def api(
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
     )
+
+
+def _check_pipelines(settings: Settings) -> None:
+    """A bad spec file stops the API here, in one line, not in a traceback from its lifespan."""
+    from transforms import PipelineRegistry
+    from transforms.errors import SpecError
+
+    try:
+        PipelineRegistry.load(
+            settings.pipelines_dir, hash_secret=settings.hash_secret.get_secret_value().encode()
+        )
+    except SpecError as exc:
+        _fail(exc)
 
 
 def _prepare_multiprocess_metrics() -> None:

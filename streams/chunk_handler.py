@@ -213,7 +213,7 @@ class ChunkHandler:
         batch: BatchRecord,
     ) -> None:
         try:
-            pipeline = self._registry.get(chunk.pipeline)
+            pipeline = self._registry.get_or_reload(chunk.pipeline)
             outcome = pipeline.run(chunk.items, chunk.first_row, chunk.duplicate_rows)
             errors = [error.as_dict() for error in outcome.errors]
             encoded = encode_chunk(

@@ -8,6 +8,7 @@ get the narrow pieces they use (store, pipelines, metrics, outputs), never this 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -26,6 +27,8 @@ from streams.topics import TopicNames
 from streams.transform_service import TransformService, transform_group_id
 from transforms import PipelineRegistry
 
+log = logging.getLogger(__name__)
+
 
 class WorkerResources(mode.Service):
     def __init__(
@@ -43,6 +46,7 @@ class WorkerResources(mode.Service):
         self.registry = registry or PipelineRegistry.load(
             settings.pipelines_dir, hash_secret=settings.hash_secret.get_secret_value().encode()
         )
+        log.info("pipelines loaded", extra={"pipelines": self.registry.refs()})
         self._progress_table = progress_table
         self._ready = asyncio.Event()
         self._store: ResultsStore | None = None

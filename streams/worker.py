@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import signal
 import sys
 import threading
 import traceback
 from collections.abc import Iterable
 from types import FrameType
+from typing import Any
 
 import faust
 from prometheus_client import start_http_server
@@ -20,6 +22,7 @@ from batchline.logs import logging_config
 from schemas.settings import Settings
 from streams.app import TABLES, worker_data_dir, worker_group_id
 from streams.errors import TopicCreationFailed
+from streams.resources import WorkerResources
 from streams.topics import (
     TopicNames,
     ensure_topics,
@@ -46,6 +49,15 @@ class Worker(faust.Worker):
             _log_stack("thread_name", threads.get(ident, str(ident)), traceback.walk_stack(frame))
         for task in asyncio.all_tasks(self.loop):
             _log_stack("task_name", task.get_name(), ((f, f.f_lineno) for f in task.get_stack()))
+
+    def __init__(self, app: faust.App, resources: WorkerResources, **options: Any) -> None:
+        super().__init__(app, resources, **options)
+        self._pipelines = resources.registry
+
+    def _install_signal_handlers_unix(self) -> None:
+        super()._install_signal_handlers_unix()
+        # SIGHUP: load new pipeline spec files (its default would end the process).
+        self.loop.add_signal_handler(signal.SIGHUP, self._pipelines.reload_logged)
 
     def _on_sigusr2(self) -> None:
         log.warning("SIGUSR2 ignored: Batchline workers do not open a debugger")

@@ -6,6 +6,8 @@ message naming the file, the problem and the fix, instead of failing requests la
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -21,6 +23,10 @@ from transforms.outcome import CacheStats
 from transforms.pipeline import CompiledPipeline
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+# A reference nobody has loaded makes the registry read its spec files again, at most this often:
+# a new version may just have been deployed; a stream of bogus names must not cost a reload each.
+RELOAD_ON_MISS_INTERVAL_S = 5.0
+log = logging.getLogger(__name__)
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -54,7 +60,11 @@ def _read(origin: str, text: str, is_json: bool) -> Any:
 
 def parse_spec(origin: str, text: str, *, is_json: bool = False) -> PipelineSpec:
     """Validate the text of one spec file; ``origin`` names the file in error messages."""
-    data = _read(origin, text, is_json)
+    return validate_spec(origin, _read(origin, text, is_json))
+
+
+def validate_spec(origin: str, data: Any) -> PipelineSpec:
+    """Validate a parsed spec; SpecError, one line naming ``origin``, on any problem."""
     if not isinstance(data, dict):
         raise SpecError(f"{origin}: a spec must be a mapping with name, version and fields")
     try:
@@ -86,39 +96,115 @@ def _directory_sources(directory: Path) -> Iterable[tuple[str, str, bool]]:
             yield str(path), text, path.suffix == ".json"
 
 
-class PipelineRegistry:
-    """Every loaded pipeline by ``name@version``; ``name`` alone means its newest version."""
+def _compile_all(
+    directory: Path | None, hash_secret: bytes, cache_size: int
+) -> list[CompiledPipeline]:
+    sources = list(_builtin_sources())
+    if directory is not None:
+        sources.extend(_directory_sources(Path(directory)))
+    pipelines: dict[str, tuple[str, CompiledPipeline]] = {}
+    for origin, text, is_json in sources:
+        spec = parse_spec(origin, text, is_json=is_json)
+        if spec.ref in pipelines:
+            raise SpecError(
+                f"{origin}: {spec.ref} is already defined by {pipelines[spec.ref][0]}; "
+                "give one of them a new version"
+            )
+        pipelines[spec.ref] = (origin, compile_spec(origin, spec, hash_secret, cache_size))
+    return [compiled for _, compiled in pipelines.values()]
 
-    def __init__(self, pipelines: Iterable[CompiledPipeline]) -> None:
-        self._by_ref = {pipeline.ref: pipeline for pipeline in pipelines}
+
+def compile_spec(
+    origin: str, spec: PipelineSpec, hash_secret: bytes, cache_size: int = 65536
+) -> CompiledPipeline:
+    """The compiled pipeline; SpecError naming ``origin`` when a field rule cannot compile."""
+    try:
+        return CompiledPipeline(spec, hash_secret=hash_secret, cache_size=cache_size)
+    except SpecError as exc:
+        raise SpecError(f"{origin}: {exc}") from None
+
+
+def output_fields(spec: PipelineSpec) -> list[str]:
+    """The fields of an output record, in order: each rule's target, then the pass-through."""
+    return [rule.target for rule in spec.fields] + list(spec.passthrough)
+
+
+class PipelineRegistry:
+    """Every loaded pipeline by ``name@version``; ``name`` alone means its newest version.
+
+    ``reload()`` adds what new spec files define; a bad new file never takes a good pipeline
+    away.
+    """
+
+    def __init__(
+        self,
+        pipelines: Iterable[CompiledPipeline],
+        *,
+        directory: Path | None = None,
+        hash_secret: bytes = b"",
+        cache_size: int = 65536,
+    ) -> None:
+        self._directory = directory
+        self._hash_secret = hash_secret
+        self._cache_size = cache_size
+        self._by_ref: dict[str, CompiledPipeline] = {}
         self._newest: dict[str, CompiledPipeline] = {}
-        for pipeline in self._by_ref.values():
-            current = self._newest.get(pipeline.name)
+        self._replace(pipelines)
+        self._reloaded_on_miss_at = -RELOAD_ON_MISS_INTERVAL_S
+
+    def _replace(self, pipelines: Iterable[CompiledPipeline]) -> None:
+        by_ref = {pipeline.ref: pipeline for pipeline in pipelines}
+        newest: dict[str, CompiledPipeline] = {}
+        for pipeline in by_ref.values():
+            current = newest.get(pipeline.name)
             if current is None or pipeline.version > current.version:
-                self._newest[pipeline.name] = pipeline
+                newest[pipeline.name] = pipeline
+        self._by_ref, self._newest = by_ref, newest
 
     @classmethod
     def load(
         cls, directory: Path | None, *, hash_secret: bytes, cache_size: int = 65536
     ) -> PipelineRegistry:
         """Load the built-ins and every spec file in ``directory``; SpecError on any problem."""
-        sources = list(_builtin_sources())
-        if directory is not None:
-            sources.extend(_directory_sources(Path(directory)))
-        pipelines: dict[str, tuple[str, CompiledPipeline]] = {}
-        for origin, text, is_json in sources:
-            spec = parse_spec(origin, text, is_json=is_json)
-            if spec.ref in pipelines:
+        return cls(
+            _compile_all(directory, hash_secret, cache_size),
+            directory=directory,
+            hash_secret=hash_secret,
+            cache_size=cache_size,
+        )
+
+    def reload(self) -> list[str]:
+        """Reads the built-ins and the directory again, adds the pipelines that are new and
+        returns their refs.
+
+        A loaded pipeline stays loaded as it is, even if its file is gone: batches that name
+        it may still be running. A file that changed a loaded ``name@version`` is refused, as
+        is any bad file (SpecError, naming it); the loaded pipelines then stay as they were.
+        """
+        fresh = _compile_all(self._directory, self._hash_secret, self._cache_size)
+        for pipeline in fresh:
+            loaded = self._by_ref.get(pipeline.ref)
+            if loaded is not None and loaded.digest != pipeline.digest:
                 raise SpecError(
-                    f"{origin}: {spec.ref} is already defined by {pipelines[spec.ref][0]}; "
-                    "give one of them a new version"
+                    f"{pipeline.ref} changed since it was loaded; give the new spec a new "
+                    "version (batches go on with the version they named)"
                 )
-            try:
-                compiled = CompiledPipeline(spec, hash_secret=hash_secret, cache_size=cache_size)
-            except SpecError as exc:
-                raise SpecError(f"{origin}: {exc}") from None
-            pipelines[spec.ref] = (origin, compiled)
-        return cls(compiled for _, compiled in pipelines.values())
+        added = [pipeline for pipeline in fresh if pipeline.ref not in self._by_ref]
+        self._replace([*self._by_ref.values(), *added])
+        return sorted(pipeline.ref for pipeline in added)
+
+    def reload_logged(self) -> None:
+        """``reload()`` on SIGHUP: says in one log line what was added, or why nothing was."""
+        try:
+            added = self.reload()
+        except SpecError as exc:
+            log.error("pipelines not reloaded", extra={"reason": str(exc)})
+            return
+        log.warning("pipelines reloaded", extra={"added": added, "pipelines": self.refs()})
+
+    def pipelines(self) -> list[CompiledPipeline]:
+        """Every loaded pipeline, sorted by name then version."""
+        return sorted(self._by_ref.values(), key=lambda p: (p.name, p.version))
 
     def get(self, ref: str) -> CompiledPipeline:
         """The pipeline at ``name@version``, or the newest version of ``name``."""
@@ -137,9 +223,21 @@ class PipelineRegistry:
             )
         return found
 
+    def get_or_reload(self, ref: str) -> CompiledPipeline:
+        """``get``; on a miss, reads the spec files again (at most every 5 s) and looks again."""
+        try:
+            return self.get(ref)
+        except UnknownPipelineError:
+            now = time.monotonic()
+            if now - self._reloaded_on_miss_at < RELOAD_ON_MISS_INTERVAL_S:
+                raise
+            self._reloaded_on_miss_at = now
+            self.reload_logged()
+        return self.get(ref)
+
     def refs(self) -> list[str]:
         """Every loaded ``name@version``, sorted by name then version."""
-        return [p.ref for p in sorted(self._by_ref.values(), key=lambda p: (p.name, p.version))]
+        return [p.ref for p in self.pipelines()]
 
     def cache_stats(self) -> CacheStats:
         """Cumulative hits and misses of every pipeline's result caches."""

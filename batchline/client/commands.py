@@ -52,11 +52,11 @@ class OnInvalid(StrEnum):
     skip = "skip"
 
 
-def _stderr() -> Console:
+def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _stdout() -> Console:
+def stdout_console() -> Console:
     console = Console(highlight=False)
     if not console.is_terminal:
         console.width = PIPED_TABLE_WIDTH
@@ -69,7 +69,7 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 
 @contextmanager
-def _reported() -> Iterator[None]:
+def reported() -> Iterator[None]:
     """Turns every client failure into its one line on stderr and its exit status."""
     try:
         yield
@@ -111,10 +111,10 @@ def submit(
     api_key: ApiKey = None,
 ) -> None:
     """Submit a file of items as one batch; prints the batch id (last line of stdout)."""
-    err = _stderr()
+    err = stderr_console()
     if timeout is not None and not wait:
         raise _fail("--timeout goes with --wait", 2)
-    with _reported():
+    with reported():
         items = read_items(file, input_format, sys.stdin.buffer if file == STDIN else None)
         with BatchlineClient(url, api_key) as client:
             accepted = client.submit(
@@ -156,10 +156,10 @@ def status(
     api_key: ApiKey = None,
 ) -> None:
     """Print a batch's status as JSON (or a table)."""
-    with _reported(), BatchlineClient(url, api_key) as client:
+    with reported(), BatchlineClient(url, api_key) as client:
         body = client.status(batch_id)
     if table:
-        _stdout().print(status_table(body))
+        stdout_console().print(status_table(body))
     else:
         typer.echo(jsonio.dumps_str(body))
 
@@ -174,12 +174,12 @@ def results(
     api_key: ApiKey = None,
 ) -> None:
     """Stream a batch's results as NDJSON, one result per line, in item order."""
-    with _reported(), BatchlineClient(url, api_key) as client:
+    with reported(), BatchlineClient(url, api_key) as client:
         if output is None:
             _results_to_stdout(client, batch_id)
             return
         lines = _results_to_file(client, batch_id, output)
-    _stderr().print(f"Wrote {lines} results to {output}", markup=False)
+    stderr_console().print(f"Wrote {lines} results to {output}", markup=False)
 
 
 def _results_to_stdout(client: BatchlineClient, batch_id: str) -> None:
@@ -215,7 +215,7 @@ def _results_to_file(client: BatchlineClient, batch_id: str, output: Path) -> in
 
 def cancel(batch_id: BatchId, url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
     """Cancel a queued or processing batch; prints the server's answer."""
-    with _reported(), BatchlineClient(url, api_key) as client:
+    with reported(), BatchlineClient(url, api_key) as client:
         body = client.cancel(batch_id)
     typer.echo(str(body.get("message", body.get("status"))))
 
@@ -228,16 +228,18 @@ def batches(
     api_key: ApiKey = None,
 ) -> None:
     """List your batches, newest first."""
-    with _reported(), BatchlineClient(url, api_key) as client:
+    with reported(), BatchlineClient(url, api_key) as client:
         page = client.batches(offset=offset, limit=limit)
     if as_json:
         typer.echo(jsonio.dumps_str(page))
         return
     listed = page.get("batches") or []
-    _stdout().print(batches_table(listed))
+    stdout_console().print(batches_table(listed))
     total = page.get("total", len(listed))
     if total > offset + len(listed):
-        _stderr().print(f"{len(listed)} of {total}; see more with --offset {offset + len(listed)}")
+        stderr_console().print(
+            f"{len(listed)} of {total}; see more with --offset {offset + len(listed)}"
+        )
 
 
 def register_client_commands(app: typer.Typer) -> None:

@@ -27,6 +27,7 @@ from schemas import jsonio
 DEFAULT_URL = "http://127.0.0.1:8000"
 BATCH_PATH = "/api/v1/transform/batch"
 BATCHES_PATH = "/api/v1/transform/batches"
+PIPELINES_PATH = "/api/v1/pipelines"
 NDJSON = "application/x-ndjson"
 JSON = "application/json"
 CONNECT_TIMEOUT_S = 5.0
@@ -104,6 +105,29 @@ class BatchlineClient:
     def batches(self, offset: int = 0, limit: int = 50) -> dict[str, Any]:
         params = {"offset": offset, "limit": limit}
         return self._json(self._http.build_request("GET", BATCHES_PATH, params=params))
+
+    def pipelines(self) -> dict[str, Any]:
+        return self._json(self._http.build_request("GET", PIPELINES_PATH))
+
+    def pipeline(self, ref: str) -> dict[str, Any]:
+        if not ref.strip():
+            raise InputError("the pipeline is empty: pass name or name@version")
+        path = f"{PIPELINES_PATH}/{quote(ref, safe='@')}"
+        return self._json(self._http.build_request("GET", path))
+
+    def validate_pipeline(self, spec: Any, sample: Sequence[Any] | None) -> dict[str, Any]:
+        """The server's check of a spec (a file's text, or a parsed object), with a dry run
+        over ``sample``."""
+        body: dict[str, Any] = {"spec": spec}
+        if sample is not None:
+            body["sample"] = sample
+        request = self._http.build_request(
+            "POST",
+            f"{PIPELINES_PATH}/validate",
+            content=jsonio.dumps(body),
+            headers={"Content-Type": JSON},
+        )
+        return self._json(request)
 
     @contextmanager
     def results(self, batch_id: str) -> Iterator[Iterator[bytes]]:

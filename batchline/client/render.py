@@ -104,3 +104,21 @@ def batches_table(batches: list[dict[str, Any]]) -> Table:
             timestamp(batch.get("created_at")),
         )
     return table
+
+
+def pipelines_table(pipelines: list[dict[str, Any]]) -> Table:
+    """A row per version: ref, newest or not, digest (first 12), output fields."""
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold")
+    table.add_column("ref", no_wrap=True)
+    table.add_column("newest", no_wrap=True)
+    table.add_column("digest", no_wrap=True)
+    table.add_column("output fields")
+    for pipeline in pipelines:
+        for version in pipeline.get("versions") or []:
+            table.add_row(
+                _plain(version.get("ref")),
+                "yes" if version.get("ref") == pipeline.get("newest") else "",
+                _plain(str(version.get("digest", ""))[:12]),
+                _plain(", ".join(str(name) for name in version.get("output_fields") or [])),
+            )
+    return table

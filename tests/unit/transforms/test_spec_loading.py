@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from transforms import PipelineRegistry, SpecError, UnknownPipelineError
+from transforms.registry import RELOAD_ON_MISS_INTERVAL_S
 
 from .conftest import HASH_SECRET
 
@@ -26,6 +27,9 @@ passthrough: [order_id]
 filters:
   - {{op: duplicate, key: [order_id]}}
 """
+
+
+ORDERS_V1 = GOOD_YAML.format(version=1)
 
 
 def _load(directory: Path) -> PipelineRegistry:
@@ -140,3 +144,46 @@ def test_bad_json_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text('{"name": "x", "version": 1,')
     with pytest.raises(SpecError, match=r"x\.json: not valid JSON"):
         _load(tmp_path)
+
+
+def test_reload_adds_new_versions_and_keeps_what_was_loaded(tmp_path: Path) -> None:
+    (tmp_path / "orders.yaml").write_text(ORDERS_V1)
+    registry = _load(tmp_path)
+    loaded = registry.get("orders@1")
+    (tmp_path / "orders-2.yaml").write_text(ORDERS_V1.replace("version: 1", "version: 2"))
+    (tmp_path / "orders.yaml").unlink()  # batches naming orders@1 may still be running
+
+    assert registry.reload() == ["orders@2"]
+    assert registry.get("orders").ref == "orders@2"
+    assert registry.get("orders@1") is loaded
+    assert registry.reload() == []
+
+
+def test_reload_refuses_a_changed_version_and_a_bad_file_and_keeps_the_loaded(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "orders.yaml").write_text(ORDERS_V1)
+    registry = _load(tmp_path)
+    before = registry.get("orders@1")
+    (tmp_path / "orders.yaml").write_text(
+        ORDERS_V1.replace("on_invalid: skip", "on_invalid: reject")
+    )
+    with pytest.raises(SpecError, match="orders@1 changed since it was loaded"):
+        registry.reload()
+    (tmp_path / "orders.yaml").write_text(ORDERS_V1)
+    (tmp_path / "broken.yaml").write_text("name: [")
+    with pytest.raises(SpecError, match="broken.yaml: not valid YAML"):
+        registry.reload()
+    assert registry.refs() == ["default@1", "orders@1"]
+    assert registry.get("orders@1") is before
+
+
+def test_a_miss_reads_the_folder_again_at_most_every_few_seconds(tmp_path: Path) -> None:
+    registry = _load(tmp_path)
+    with pytest.raises(UnknownPipelineError):
+        registry.get_or_reload("orders@1")  # reloaded: nothing there yet
+    (tmp_path / "orders.yaml").write_text(ORDERS_V1)
+    with pytest.raises(UnknownPipelineError):
+        registry.get_or_reload("orders@1")  # too soon after the last miss to read again
+    registry._reloaded_on_miss_at -= RELOAD_ON_MISS_INTERVAL_S
+    assert registry.get_or_reload("orders@1").ref == "orders@1"
