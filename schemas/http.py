@@ -155,6 +155,10 @@ class ResultsPage(BaseModel):
     offset: int
     limit: int
     total: int
+    partial: bool = Field(
+        description="True unless the batch completed: it still runs, or was cancelled or failed "
+        "(a cancelled batch's results are exactly the rows its counts say were processed)"
+    )
     results: list[dict[str, Any]]
 
 

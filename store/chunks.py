@@ -6,7 +6,7 @@ Results and errors are stored as JSON text written by ``schemas.jsonio`` so that
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -110,6 +110,17 @@ def payloads(
         result_chunks.c.batch_id == batch_id, result_chunks.c.chunk_index.in_(chunk_indexes)
     )
     return {int(index): str(text) for index, text in conn.execute(stmt).all()}
+
+
+def delete_uncounted(conn: Connection, batch_id: str, counted: Collection[int]) -> None:
+    """Drop the batch's stored chunks whose index is not in ``counted``."""
+    stored = indexes(conn, batch_id)
+    for index in sorted(stored - set(counted)):
+        conn.execute(
+            delete(result_chunks).where(
+                result_chunks.c.batch_id == batch_id, result_chunks.c.chunk_index == index
+            )
+        )
 
 
 def delete_for(conn: Connection, batch_ids: Sequence[str]) -> None:

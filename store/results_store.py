@@ -265,9 +265,14 @@ class ResultsStore:
         counts: tuple[int, int, int],
         completed_at: datetime,
         reason: str | None = None,
+        counted_chunks: Collection[int] | None = None,
     ) -> tuple[bool, BatchRecord | None]:
         """:meth:`finish_batch`, also returning the batch as stored afterwards (its first
-        ending, whoever made it), read in the same transaction."""
+        ending, whoever made it), read in the same transaction.
+
+        With ``counted_chunks`` (a cancel), the stored chunks outside it are deleted in the same
+        transaction when this call ends the batch: stored but never counted, they would make
+        the results disagree with the counts."""
         if status not in FINISHED_STATUSES:
             raise ValueError(f"status must be one of {sorted(FINISHED_STATUSES)}, not {status!r}")
         completed_at = _aware(completed_at, "completed_at")
@@ -277,6 +282,8 @@ class ResultsStore:
             if current is None or current.finished:
                 return False, current
             ended = batches.finish(conn, current, status, counts, completed_at, reason)
+            if ended is not None and counted_chunks is not None:
+                chunks.delete_uncounted(conn, batch_id, counted_chunks)
             return ended is not None, ended or batches.get(conn, batch_id)
 
         return await self._write(end)

@@ -9,6 +9,7 @@ batches through this module.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -38,6 +39,7 @@ class FinishingStore(Protocol):
         counts: tuple[int, int, int],
         completed_at: datetime,
         reason: str | None = None,
+        counted_chunks: Collection[int] | None = None,
     ) -> tuple[bool, BatchRecord | None]: ...
 
     async def get_batch(self, batch_id: str) -> BatchRecord | None: ...
@@ -59,11 +61,16 @@ class BatchFinisher:
         counts: tuple[int, int, int],
         reason: str | None,
         chunks_done: int,
+        counted_chunks: Collection[int] | None = None,
     ) -> BatchRecord | None:
-        """Makes the batch final in the store (once) and announces the stored state."""
+        """Makes the batch final in the store (once) and announces the stored state.
+
+        ``counted_chunks``: for a cancel, the chunks the counts include; other stored chunks
+        go, so that the results are exactly the rows the counts say were processed."""
         now = datetime.now(UTC)
         finished_now, stored = await retry_transient(
-            "finish batch", lambda: self._store.end_batch(batch_id, status, counts, now, reason)
+            "finish batch",
+            lambda: self._store.end_batch(batch_id, status, counts, now, reason, counted_chunks),
         )
         self._metrics.store_transactions.labels(kind="finish").inc()
         # Announced as stored, which keeps the first ending: when another path finished the

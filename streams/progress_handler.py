@@ -73,6 +73,12 @@ def count_chunks(state: dict[str, Any], chunks: Iterable[ChunkCounts]) -> dict[s
     return state
 
 
+def counted_chunks(state: dict[str, Any]) -> list[int]:
+    """The indexes of the chunks the state's counts include."""
+    marks = int(state["marks"], 16)
+    return [index for index in range(marks.bit_length()) if marks >> index & 1]
+
+
 def decode_progress(payload: bytes) -> ProgressEvent | DeadLetterCode:
     """The event, or why the payload is none."""
     try:
@@ -215,7 +221,10 @@ class ProgressHandler:
         self, batch_id: str, state: dict[str, Any], status: str, reason: str | None
     ) -> str:
         counts = (state["processed"], state["filtered"], state["invalid"])
-        stored = await self._finisher.finish(batch_id, status, counts, reason, state["done"])
+        counted = counted_chunks(state) if status == "cancelled" else None
+        stored = await self._finisher.finish(
+            batch_id, status, counts, reason, state["done"], counted
+        )
         # Forgotten once final: later messages about the batch find its status in the store.
         self._table.pop(batch_id.encode(), None)
         return stored.status if stored is not None else status

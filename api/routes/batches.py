@@ -39,6 +39,8 @@ MAX_OFFSET = 2**63 - 1
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many to skip.")]
 CANCEL_WAIT_S = 10.0
 NDJSON = "application/x-ndjson"
+# On an NDJSON stream, whose lines are results only, `partial` travels as this header.
+PARTIAL_HEADER = "Batchline-Partial"
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
@@ -124,7 +126,18 @@ async def read_batch(batch_id: str, state: State, caller: Caller) -> BatchStatus
     "/batch/{batch_id}/results",
     operation_id="read_results",
     response_model=ResultsPage,
-    responses={200: {"content": {NDJSON: {}}}, **ERRORS},
+    responses={
+        200: {
+            "content": {NDJSON: {}},
+            "headers": {
+                PARTIAL_HEADER: {
+                    "description": "On NDJSON: true unless the batch completed",
+                    "schema": {"type": "string", "enum": ["true", "false"]},
+                }
+            },
+        },
+        **ERRORS,
+    },
 )
 async def read_results(
     batch_id: str,
@@ -138,12 +151,23 @@ async def read_results(
 ) -> Response:
     """Results in item order: a page of JSON, or NDJSON lines with Accept: application/x-ndjson."""
     batch = await owned_batch(state, caller, batch_id)
+    partial = batch.status != "completed"
     if NDJSON in request.headers.get("accept", ""):
-        return StreamingResponse(_ndjson(state, batch.batch_id, offset, limit), media_type=NDJSON)
+        return StreamingResponse(
+            _ndjson(state, batch.batch_id, offset, limit),
+            media_type=NDJSON,
+            headers={PARTIAL_HEADER: "true" if partial else "false"},
+        )
     limit = limit or DEFAULT_PAGE
     total = await state.store.count_results(batch.batch_id)
     results = [item async for item in state.store.iter_results(batch.batch_id, offset, limit)]
-    page = {"batch_id": batch_id, "offset": offset, "limit": limit, "total": total}
+    page = {
+        "batch_id": batch_id,
+        "offset": offset,
+        "limit": limit,
+        "total": total,
+        "partial": partial,
+    }
     return Response(jsonio.dumps({**page, "results": results}), media_type="application/json")
 
 

@@ -185,10 +185,11 @@ def results(
 def _results_to_stdout(client: BatchlineClient, batch_id: str) -> None:
     out = sys.stdout.buffer
     try:
-        with client.results(batch_id) as chunks:
-            for chunk in chunks:
+        with client.results(batch_id) as results:
+            for chunk in results.chunks:
                 out.write(chunk)
         out.flush()
+        _say_if_partial(results.partial, batch_id)
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as other command-line tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -201,16 +202,26 @@ def _results_to_file(client: BatchlineClient, batch_id: str, output: Path) -> in
     partial = output.with_name(f".{output.name}.part")
     lines = 0
     try:
-        with client.results(batch_id) as chunks, partial.open("wb") as out:
-            for chunk in chunks:
+        with client.results(batch_id) as results, partial.open("wb") as out:
+            for chunk in results.chunks:
                 out.write(chunk)
                 lines += chunk.count(b"\n")
         partial.replace(output)
+        _say_if_partial(results.partial, batch_id)
     except OSError as exc:
         raise ClientError(f"cannot write {output}: {exc.strerror or exc}") from None
     finally:
         partial.unlink(missing_ok=True)
     return lines
+
+
+def _say_if_partial(partial: bool, batch_id: str) -> None:
+    if partial:
+        stderr_console().print(
+            f"{batch_id} has not completed (it still runs, or was cancelled or failed): "
+            "these results are partial",
+            markup=False,
+        )
 
 
 def cancel(batch_id: BatchId, url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +36,15 @@ CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 120.0
 STREAM_CHUNK_BYTES = 64 * 1024
 KEY_HINT = "pass --api-key or set BATCHLINE_API_KEY"
+
+
+@dataclass(frozen=True, slots=True)
+class Results:
+    """A results stream, and whether the server said it is partial (the batch did not
+    complete: it still runs, or was cancelled or failed)."""
+
+    chunks: Iterator[bytes]
+    partial: bool
 
 
 class BatchlineClient:
@@ -130,7 +140,7 @@ class BatchlineClient:
         return self._json(request)
 
     @contextmanager
-    def results(self, batch_id: str) -> Iterator[Iterator[bytes]]:
+    def results(self, batch_id: str) -> Iterator[Results]:
         """The results as NDJSON bytes, chunk by chunk as they arrive: never all in memory."""
         request = self._http.build_request(
             "GET", f"{_batch_path(batch_id)}/results", headers={"Accept": NDJSON}
@@ -140,7 +150,8 @@ class BatchlineClient:
             if response.is_error:
                 response.read()
                 raise self._api_error(response)
-            yield self._chunks(response)
+            partial = response.headers.get("Batchline-Partial", "false").lower() == "true"
+            yield Results(self._chunks(response), partial)
         finally:
             response.close()
 

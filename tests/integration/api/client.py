@@ -32,6 +32,15 @@ def seed_body(**more: Any) -> dict[str, Any]:
     return {"data": [dict(SEED_ITEM)], "batch_size": 100, "parallel": True, **more}
 
 
+def post_seed(url: str, api_key: str) -> httpx.Response:
+    """The seed document's request, synchronously, answered 200."""
+    response = httpx.post(
+        f"{url}{BATCH_PATH}", headers={"X-API-Key": api_key}, json=seed_body(), timeout=60
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
 def numbered_items(count: int) -> list[dict[str, Any]]:
     """Items whose amounts ("0.50", "1.50", ...) tell their row, so order is checkable."""
     return [

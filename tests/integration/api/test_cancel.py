@@ -48,6 +48,19 @@ def test_cancel_of_a_running_batch_is_confirmed_and_a_finished_batch_is_409(
         assert status["processed"] < status["total"] == 10_000
         assert status["completed_at"] is not None
 
+        # The results are exactly the rows the counts say were processed, and say partial.
+        page = client.get(f"{BATCH_PATH}/{batch_id}/results", params={"limit": 10_000}).json()
+        assert (page["total"], len(page["results"]), page["partial"]) == (
+            status["processed"],
+            status["processed"],
+            True,
+        )
+        streamed = client.get(
+            f"{BATCH_PATH}/{batch_id}/results", headers={"Accept": "application/x-ndjson"}
+        )
+        assert streamed.headers["Batchline-Partial"] == "true"
+        assert len(streamed.content.splitlines()) == status["processed"]
+
         again = client.post(f"{BATCH_PATH}/{batch_id}/cancel")
         body = assert_error(again, 409, "conflict")
         assert body["details"] == {"batch_id": batch_id, "status": "cancelled"}
@@ -59,6 +72,7 @@ def test_cancel_of_a_running_batch_is_confirmed_and_a_finished_batch_is_409(
         body = assert_error(finished, 409, "conflict")
         assert body["details"] == {"batch_id": done_id, "status": "completed"}
         assert read_status(client, done_id)["status"] == "completed"
+        assert client.get(f"{BATCH_PATH}/{done_id}/results").json()["partial"] is False
 
 
 def test_cancel_of_a_queued_batch_takes_effect_once_a_worker_starts(

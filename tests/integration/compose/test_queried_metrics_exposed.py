@@ -8,7 +8,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from schemas.http import SEED_ITEM
+from tests.integration.api.client import post_seed
 from tests.integration.stack import ManagedProcess, StackFactory
 from tests.unit.compose.artifacts import exposed_names, queried_metric_names
 
@@ -35,13 +35,7 @@ def test_every_queried_metric_is_exposed_by_the_api_or_a_worker(
     stack = make_stack()
     worker = stack.add_worker()
     url = stack.add_api()
-    response = httpx.post(
-        f"{url}/api/v1/transform/batch",
-        headers={"X-API-Key": stack.api_key},
-        json={"data": [SEED_ITEM], "batch_size": 100, "parallel": True},
-        timeout=60,
-    )
-    assert response.status_code == 200, response.text
+    post_seed(url, stack.api_key)
 
     exposed = _scrape(f"{url}/metrics") | _scrape(_worker_metrics_url(worker))
 

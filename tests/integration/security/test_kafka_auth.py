@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import (
@@ -18,19 +17,15 @@ from batchline.broker import BrokerError, ensure_kafka_jars
 from batchline.broker.auth import READER_USER, SERVICE_USER
 from batchline.broker.local_broker import prepare
 from batchline.kafka_security import PLAINTEXT, KafkaSecurity
+from schemas.http import SEED_RESULT
 from streams.app import TABLES
 from streams.topics import changelog_topic
+from tests.integration.api.client import post_seed
 from tests.integration.security.conftest import AuthBroker
 from tests.integration.stack import StackFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 REQUEST_TIMEOUT_MS = 5_000
-SEED_ITEM = {
-    "ts": "2024-01-01T00:00:00Z",
-    "amt": "100.50",
-    "email": "user@example.com",
-    "phone": "555-0123",
-}
 
 
 def internal_topics(auth_broker: AuthBroker) -> list[str]:
@@ -131,23 +126,8 @@ def test_a_batch_goes_through_api_and_worker_logged_in_as_the_service(
     stack = make_stack(**auth_broker.credentials.env(SERVICE_USER))
     stack.add_worker()
     url = stack.add_api()
-    response = httpx.post(
-        f"{url}/api/v1/transform/batch",
-        headers={"X-API-Key": stack.api_key},
-        json={"data": [SEED_ITEM], "batch_size": 100, "parallel": True},
-        timeout=60,
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["status"] == "success"
-    assert body["results"] == [
-        {
-            "timestamp": "2024-01-01T00:00:00Z",
-            "amount": 100.50,
-            "email": "u***r@example.com",
-            "phone": "***-0123",
-        }
-    ]
+    response = post_seed(url, stack.api_key)
+    assert response.json()["results"] == [SEED_RESULT]
     password = auth_broker.credentials.password(SERVICE_USER)
     assert password not in stack.logs()
 

@@ -13,7 +13,7 @@ import pytest
 
 from store import BatchNotFound, ResultsStore, chunks
 from store.results_store import CHUNKS_PER_READ
-from tests.integration.store.builders import StoreTarget
+from tests.integration.store.builders import StoreTarget, at, new_batch
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHUNK_SIZES = [3, 0, 4, 1, 5]  # 13 items; chunk 1 is empty (all its rows were filtered)
@@ -209,3 +209,31 @@ async def test_chunk_locations_are_recorded_once_and_found_by_index(store: Resul
     assert await store.chunk_locations("b", {0, 2, 5}) == {0: (0, 10), 2: (1, 99)}
     await store.delete_batch("b")
     assert await store.chunk_locations("b", {0, 1, 2}) == {}
+
+
+async def test_a_cancel_keeps_only_the_chunks_its_counts_include(store: ResultsStore) -> None:
+    batch = await store.insert_batch(new_batch(total=9, chunk_count=3, batch_size=3))
+    for index in range(3):
+        await store.put_chunk(batch.batch_id, index, 3 * index, [f"r{index}"] * 3, [])
+
+    finished_now, ended = await store.end_batch(
+        batch.batch_id, "cancelled", (6, 0, 0), at(10), counted_chunks=[0, 2]
+    )
+
+    assert finished_now and ended is not None and ended.status == "cancelled"
+    assert await store.chunk_indexes(batch.batch_id) == {0, 2}
+    assert await collect(store, batch.batch_id) == ["r0"] * 3 + ["r2"] * 3
+    # Ending an ended batch deletes nothing more.
+    again, _ = await store.end_batch(
+        batch.batch_id, "cancelled", (0, 0, 0), at(11), counted_chunks=[]
+    )
+    assert not again
+    assert await store.chunk_indexes(batch.batch_id) == {0, 2}
+
+
+async def test_an_ending_without_counted_chunks_keeps_every_chunk(store: ResultsStore) -> None:
+    batch = await store.insert_batch(new_batch(total=6, chunk_count=2, batch_size=3))
+    for index in range(2):
+        await store.put_chunk(batch.batch_id, index, 3 * index, ["x"] * 3, [])
+    await store.end_batch(batch.batch_id, "completed", (6, 0, 0), at(10))
+    assert await store.chunk_indexes(batch.batch_id) == {0, 1}

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from schemas.http import SEED_ITEM
+from tests.integration.api.client import post_seed
 from tests.integration.stack import StackFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -15,13 +14,7 @@ def test_seed_request_returns_the_seed_response(make_stack: StackFactory) -> Non
     stack = make_stack()
     stack.add_worker()
     url = stack.add_api()
-    response = httpx.post(
-        f"{url}/api/v1/transform/batch",
-        headers={"X-API-Key": stack.api_key},
-        json={"data": [SEED_ITEM], "batch_size": 100, "parallel": True},
-        timeout=60,
-    )
-    assert response.status_code == 200, response.text
+    response = post_seed(url, stack.api_key)
     assert b'"amount":100.50' in response.content
     body = response.json()
     assert body["results"] == [

@@ -179,8 +179,18 @@ def test_results_stream_asks_for_ndjson_and_passes_the_bytes_through() -> None:
         assert request.url.path == "/api/v1/transform/batch/batch_1/results"
         return httpx.Response(200, content=body, headers={"Content-Type": "application/x-ndjson"})
 
-    with client(handler) as api, api.results("batch_1") as chunks:
-        assert b"".join(chunks) == body
+    with client(handler) as api, api.results("batch_1") as results:
+        assert b"".join(results.chunks) == body
+        assert results.partial is False
+
+
+def test_results_say_partial_when_the_server_does() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"Content-Type": "application/x-ndjson", "Batchline-Partial": "true"}
+        return httpx.Response(200, content=b'{"amount":1.00}\n', headers=headers)
+
+    with client(handler) as api, api.results("batch_1") as results:
+        assert results.partial is True
 
 
 def test_results_of_an_unknown_batch_raise_before_any_bytes() -> None:

@@ -81,6 +81,8 @@ class FakeStore:
     ensured: list[NewBatch] = field(default_factory=list)
     progress_calls: list[list[tuple[str, int, int, int]]] = field(default_factory=list)
     finish_calls: list[tuple[str, str, int, int, int, str | None]] = field(default_factory=list)
+    # What end_batch was told the counts include, by batch (None: not a cancel).
+    counted_at_end: dict[str, set[int] | None] = field(default_factory=dict)
     unavailable_puts: int = 0
     refused: set[ChunkId] = field(default_factory=set)
 
@@ -187,8 +189,10 @@ class FakeStore:
         counts: tuple[int, int, int],
         completed_at: datetime,
         reason: str | None = None,
+        counted_chunks: Collection[int] | None = None,
     ) -> tuple[bool, BatchRecord | None]:
         processed, filtered, invalid = counts
+        self.counted_at_end[batch_id] = None if counted_chunks is None else set(counted_chunks)
         finished_now = await self.finish_batch(
             batch_id, status, processed, filtered, invalid, completed_at, reason
         )

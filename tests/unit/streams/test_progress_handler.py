@@ -246,6 +246,7 @@ async def test_skip_batch_with_invalid_records_completes(
 
     assert decisions == {"b1": "completed"}
     assert store.finish_calls == [("b1", "completed", 8, 2, 2, None)]
+    assert store.counted_at_end == {"b1": None}  # a completed batch keeps every chunk
 
 
 async def test_cancel_ends_the_batch_and_later_progress_is_ignored(
@@ -256,6 +257,8 @@ async def test_cancel_ends_the_batch_and_later_progress_is_ignored(
 
     assert await progress.handle_group(on_topic([cancel()])) == {"b1": "cancelled"}
     assert store.finish_calls == [("b1", "cancelled", 4, 0, 0, None)]
+    # Only chunk 0 was counted: any other stored chunk goes, so results agree with the counts.
+    assert store.counted_at_end == {"b1": {0}}
     assert store.batches["b1"].status == "cancelled"
     assert KEY not in table
     assert [s.status for s in statuses(outputs)] == ["cancelled"]
