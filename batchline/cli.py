@@ -53,7 +53,7 @@ def broker(
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Where the broker keeps its log [default: data/kafka, or data/kafka-auth]."
+            help="Where the broker keeps its log (data/kafka; with --auth, data/kafka-auth)."
         ),
     ] = None,
     auth: Annotated[bool, typer.Option("--auth", help=AUTH_HELP)] = False,
