@@ -129,8 +129,8 @@ class Metrics:
         self.reconciler_repairs = Counter(
             "batch_reconciler_repairs",
             "Batches the reconciler repaired: action=redelivered (missing chunks read again), "
-            "reannounced (stored chunks counted again), abandoned (never published). Zero in a "
-            "run without crashes.",
+            "reannounced (stored chunks counted again), abandoned (never published), "
+            "failed_missing (chunks never arrived in time). Zero in a run without crashes.",
             ["action"],
             registry=registry,
         )

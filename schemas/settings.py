@@ -153,6 +153,12 @@ class Settings(BaseSettings):
         gt=0,
         description="A batch without progress this long is finished or repaired by a worker.",
     )
+    missing_chunks_after_s: float = Field(
+        600.0,
+        gt=0,
+        description="A batch still missing chunks this long after its last progress fails, "
+        "its reason naming them.",
+    )
     log_level: str = Field("INFO", description="Log level of every process.")
 
     @model_validator(mode="after")

@@ -15,7 +15,10 @@ every few seconds for unfinished batches without progress for BATCHLINE_RECONCIL
   chunks without a recorded location (an event-driven producer's) are found by reading the
   requests topic from shortly before the batch was registered;
 - nothing of the batch exists anywhere long after its creation: it was never published and is
-  failed, freeing its owner's slot.
+  failed, freeing its owner's slot;
+- chunks are still missing BATCHLINE_MISSING_CHUNKS_AFTER_S after the batch's last progress
+  (a producer that never sent them, or input aged out of the topic): the batch is failed
+  through the progress table, its reason naming the missing chunk indexes.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from batchline.metrics import Metrics
 from schemas import jsonio
-from schemas.events import ChunkCounts, ChunksDoneEvent
+from schemas.events import ChunkCounts, ChunkFailedEvent, ChunksDoneEvent
 from store import BatchRecord, stored_chunk_counts
 from streams.dead_letters import SourceMessage
 from streams.finishing import BatchFinisher
@@ -48,6 +51,18 @@ NEVER_PUBLISHED_REASON = "The batch was never fully published; submit it again"
 SCAN_MARGIN = timedelta(hours=1)
 # Chunk counts per progress message: the progress topic keeps Kafka's 1 MB message limit.
 COUNTS_PER_MESSAGE = 1_000
+DEFAULT_MISSING_AFTER_S = 600.0
+# Missing chunk indexes named in a batch's reason, at most.
+NAMED_MISSING = 20
+
+
+def missing_chunks_reason(missing: Collection[int], chunk_count: int, after_s: float) -> str:
+    """Numbers only: "Chunks 2, 5 of 6 never arrived within 600 s"."""
+    first = sorted(missing)[:NAMED_MISSING]
+    more = len(missing) - len(first)
+    named = ", ".join(str(index) for index in first) + (f" and {more} more" if more else "")
+    noun = "Chunk" if len(missing) == 1 else "Chunks"
+    return f"{noun} {named} of {chunk_count} never arrived within {after_s:g} s"
 
 
 class ReconcilerStore(Protocol):
@@ -79,16 +94,27 @@ class Reconciler:
     bootstrap: str
     stall_s: float
     security: KafkaSecurity = PLAINTEXT
+    missing_after_s: float = DEFAULT_MISSING_AFTER_S
 
     async def run_once(self) -> int:
         """One pass; returns how many batches it acted on."""
         now = datetime.now(UTC)
         cutoff = now - timedelta(seconds=self.stall_s)
         abandon_before = now - ABANDON_AFTER_STALLS * timedelta(seconds=self.stall_s)
+        overdue = {
+            batch.batch_id
+            for batch in await self.store.stalled_batches(
+                now - timedelta(seconds=self.missing_after_s)
+            )
+        }
         acted = 0
         for batch in await self.store.stalled_batches(cutoff):
             stored = await self.store.chunk_indexes(batch.batch_id)
             missing = set(range(batch.chunk_count)) - stored
+            if stored and missing and batch.batch_id in overdue:
+                await self._fail_missing(batch, missing)
+                acted += 1
+                continue
             if stored:
                 await self._reannounce(batch)
             found = await self.store.chunk_locations(batch.batch_id, missing) if missing else {}
@@ -118,6 +144,18 @@ class Reconciler:
                 continue
             acted += 1
         return acted
+
+    async def _fail_missing(self, batch: BatchRecord, missing: Collection[int]) -> None:
+        """Fails the batch through the progress table (the one authority for its end)."""
+        reason = missing_chunks_reason(missing, batch.chunk_count, self.missing_after_s)
+        event = ChunkFailedEvent(batch_id=batch.batch_id, reason=reason, at=datetime.now(UTC))
+        key = batch.batch_id.encode()
+        await self.outputs.send([Outgoing(self.topics.progress, key, event.to_bytes())])
+        self.metrics.reconciler_repairs.labels(action="failed_missing").inc()
+        log.warning(
+            "reconciler failed a batch missing chunks",
+            extra={"batch_id": batch.batch_id, "missing": len(missing)},
+        )
 
     async def _reannounce(self, batch: BatchRecord) -> None:
         """Sends the stored chunks' counts to the progress table again; it counts only those it

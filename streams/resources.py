@@ -90,6 +90,7 @@ class WorkerResources(mode.Service):
             bootstrap=settings.kafka_bootstrap,
             stall_s=settings.reconcile_after_s,
             security=security,
+            missing_after_s=settings.missing_chunks_after_s,
         )
         self.transform = TransformService(
             handler=chunks,

@@ -12,12 +12,19 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from store import BatchRecord, NewBatch, ResultsStore
+from streams.chunking import iter_chunks
 from streams.reconciler import NEVER_PUBLISHED_REASON
 from streams.topics import TopicNames, ensure_topics
 from streams.transform_service import transform_group_id
 from tests.integration.stack import StackFactory
 from tests.integration.store.builders import new_batch
-from tests.integration.streams.kafka_io import amount_of_row, publish_batch, synthetic_items
+from tests.integration.streams.kafka_io import (
+    amount_of_row,
+    final_status,
+    produce,
+    publish_batch,
+    synthetic_items,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 ITEMS = 1000
@@ -174,3 +181,34 @@ async def test_producer_chunks_the_consumer_skipped_are_found_on_the_topic(
     assert (batch.processed, batch.filtered) == (100, 0)
     assert results == [amount_of_row(row) for row in range(100)]
     assert "reconciler found skipped chunks" in stack.logs()
+
+
+async def test_a_producer_batch_missing_a_chunk_fails_naming_it(
+    make_stack: StackFactory, kafka_bootstrap: str
+) -> None:
+    stack = make_stack(BATCHLINE_RECONCILE_AFTER_S="1", BATCHLINE_MISSING_CHUNKS_AFTER_S="3")
+    prefix = stack.env["BATCHLINE_TOPIC_PREFIX"]
+    topics = TopicNames(prefix)
+    await ensure_topics(kafka_bootstrap, topics, int(stack.env["BATCHLINE_PARTITIONS"]))
+    batch_id = f"b-{uuid.uuid4().hex}"
+    chunks = list(
+        iter_chunks(
+            batch_id=batch_id,
+            items=synthetic_items(30),
+            batch_size=10,
+            parallel=True,
+            pipeline="default",
+            on_invalid="reject",
+        )
+    )
+    stack.add_worker()
+    await produce(kafka_bootstrap, topics.requests, [chunks[0], chunks[2]])  # chunk 1 never comes
+
+    status = await final_status(kafka_bootstrap, topics.status, batch_id, timeout_s=90)
+
+    assert status is not None, stack.logs()
+    assert (status.status, status.reason) == (
+        "failed",
+        "Chunk 1 of 3 never arrived within 3 s",
+    ), stack.logs()
+    assert "reconciler failed a batch missing chunks" in stack.logs()
