@@ -90,8 +90,9 @@ async def _dev_api_key(data_dir: Path, store_url: str, wanted: str | None) -> st
 
 def _start_broker(
     data_dir: Path, port: int, auth: bool, topic_prefix: str
-) -> tuple[subprocess.Popen[bytes], str]:
-    """The local broker, ready; with ``auth``, its ACLs granted for this stack's topic prefix."""
+) -> tuple[subprocess.Popen[bytes], str, BrokerCredentials | None]:
+    """The local broker, ready; with ``auth``, its ACLs granted for this stack's topic prefix
+    and the credentials its clients log in with."""
     folder = data_dir / (AUTH_BROKER_DIR if auth else BROKER_DIR)
     broker = local_broker.start(folder, port, auth=auth)
     bootstrap = f"127.0.0.1:{port}"
@@ -102,7 +103,7 @@ def _start_broker(
     except BaseException:
         _stop(broker)
         raise
-    return broker, bootstrap
+    return broker, bootstrap, BrokerCredentials.of(folder) if auth else None
 
 
 def run_dev_stack(
@@ -134,11 +135,12 @@ def run_dev_stack(
     signal.signal(signal.SIGTERM, on_signal)
     try:
         if kafka is None:
-            broker, kafka = _start_broker(data_dir, kafka_port, auth, settings.topic_prefix)
+            broker, kafka, credentials = _start_broker(
+                data_dir, kafka_port, auth, settings.topic_prefix
+            )
             children.append(broker)
-            if auth:
+            if credentials is not None:
                 # The API and the worker log in as the service principal.
-                credentials = BrokerCredentials.of(data_dir / AUTH_BROKER_DIR)
                 env.update(credentials.env(SERVICE_USER))
         env["BATCHLINE_KAFKA_BOOTSTRAP"] = kafka
         key = asyncio.run(_dev_api_key(data_dir, env["BATCHLINE_STORE_URL"], api_key))
@@ -147,7 +149,7 @@ def run_dev_stack(
         url = f"http://127.0.0.1:{port}"
         _wait_api(url, children)
         print(f"\nBatchline is up: {url}  (docs: {url}/docs)", flush=True)
-        if auth and credentials is not None:
+        if credentials is not None:
             print(credentials.usage(settings.topic_prefix), flush=True)
         print(f"Development API key (header X-API-Key):\n{key}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)

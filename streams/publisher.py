@@ -38,9 +38,7 @@ class KafkaPublisher:
         self._security = security
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
-        # Set while the broker answers; cleared by the watch when it stops answering.
-        self._reachable = asyncio.Event()
-        self._reachable.set()
+        # Set by the watch while the broker does not answer; waiting sends wait on it too.
         self._unreachable = asyncio.Event()
         self._watch: asyncio.Task[None] | None = None
 
@@ -49,22 +47,20 @@ class KafkaPublisher:
 
     def ensure_reachable(self) -> None:
         """Raises KafkaUnavailable while the watch finds the broker not answering."""
-        if not self._reachable.is_set():
+        if self._unreachable.is_set():
             raise KafkaUnavailable("Kafka does not answer; retry later")
 
     async def _watch_broker(self) -> None:
         while True:
             await asyncio.sleep(PROBE_INTERVAL_S)
             answered = await self.ping()
-            if answered == self._reachable.is_set():
+            if answered != self._unreachable.is_set():
                 continue
             if answered:
                 log.warning("Kafka answers again", extra={"bootstrap": self._bootstrap})
                 self._unreachable.clear()
-                self._reachable.set()
             else:
                 log.warning("Kafka does not answer", extra={"bootstrap": self._bootstrap})
-                self._reachable.clear()
                 self._unreachable.set()
 
     async def _started(self) -> AIOKafkaProducer:
