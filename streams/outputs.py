@@ -11,7 +11,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 
 from batchline.kafka_security import PLAINTEXT, KafkaSecurity
-from streams.topics import MAX_MESSAGE_BYTES
+from streams.topics import MAX_MESSAGE_BYTES, PRODUCER_BATCH_BYTES
 
 # Sends of one group go out together; a short linger lets the producer batch them per partition
 # without holding back a lone 1-item chunk.
@@ -42,6 +42,7 @@ class KafkaOutputs:
             acks="all",
             enable_idempotence=True,
             linger_ms=LINGER_MS,
+            max_batch_size=PRODUCER_BATCH_BYTES,
             max_request_size=MAX_MESSAGE_BYTES,
             request_timeout_ms=SEND_TIMEOUT_MS,
         )

@@ -21,7 +21,7 @@ from aiokafka.structs import RecordMetadata
 from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.errors import ChunkTooLarge, KafkaUnavailable
 from streams.signing import Headers
-from streams.topics import MAX_MESSAGE_BYTES
+from streams.topics import MAX_MESSAGE_BYTES, PRODUCER_BATCH_BYTES
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0
@@ -75,6 +75,7 @@ class KafkaPublisher:
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=0,
+                max_batch_size=PRODUCER_BATCH_BYTES,
                 max_request_size=MAX_MESSAGE_BYTES,
                 request_timeout_ms=int(SEND_TIMEOUT_S * 1000),
             )

@@ -34,6 +34,12 @@ WEEK_MS = 7 * 24 * 3600 * 1000
 # A chunk of up to 10,000 items, or its results, can be several MB: far above Kafka's 1 MB
 # default. Producers (API and workers) and consumers are sized to match.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+# The most a producer packs for one partition into one request. aiokafka's default (16 KiB)
+# holds a single chunk of 100 items, and a producer keeps one request in flight per broker, so
+# every further chunk for that partition waited a round trip (with chunks of 100, the worker
+# spent a third of its time waiting so). Sends are not held back for it (linger 0): a batch is
+# only as large as what is waiting when it goes out.
+PRODUCER_BATCH_BYTES = 1024 * 1024
 _LARGE = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
 # Below the API's own limit on creating topics (api.submission.TOPICS_TIMEOUT_S).
 READY_TIMEOUT_S = 8.0

@@ -36,7 +36,7 @@ from streams.dead_letters import SourceMessage
 
 log = logging.getLogger(__name__)
 # Chunks read (and stored in one transaction) at most at a time.
-GROUP_MAX_CHUNKS = 32
+GROUP_MAX_CHUNKS = 64
 FETCH_PARTITION_BYTES = 1024 * 1024
 FETCH_TOTAL_BYTES = 4 * 1024 * 1024
 # How long a fetch waits for the first record; records already buffered return at once.
