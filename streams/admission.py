@@ -6,6 +6,8 @@ it earns (pure functions: no Kafka, no store):
 - the value decodes and fits the schema's bounds (``undecodable``, ``invalid_chunk``);
 - a chunk of a batch the API registered carries the API's signature (``bad_signature``); a
   signed chunk names a batch that is registered (``unknown_batch``);
+- a chunk of a batch named ``<namespace>:<id>`` carries the signature of the active API key whose
+  namespace that is (``unknown_owner``, ``bad_signature``; see streams.owners);
 - ``total`` and ``chunk_count`` are those registered for the batch (``batch_mismatch``);
 - ``chunk_index`` is below ``chunk_count`` (``index_out_of_range``);
 - ``first_row`` is ``chunk_index * batch_size`` (``misplaced_rows``);
@@ -26,6 +28,7 @@ from enum import StrEnum
 
 from schemas.events import ChunkEvent
 from store import BatchRecord, NewBatch
+from streams.owners import namespace_of
 
 
 class DeadLetterCode(StrEnum):
@@ -33,6 +36,7 @@ class DeadLetterCode(StrEnum):
     INVALID_CHUNK = "invalid_chunk"
     BAD_SIGNATURE = "bad_signature"
     UNKNOWN_BATCH = "unknown_batch"
+    UNKNOWN_OWNER = "unknown_owner"
     BATCH_MISMATCH = "batch_mismatch"
     INDEX_OUT_OF_RANGE = "index_out_of_range"
     MISPLACED_ROWS = "misplaced_rows"
@@ -53,10 +57,11 @@ class DeadLetterCode(StrEnum):
 DEAD_LETTER_MESSAGES: dict[DeadLetterCode, str] = {
     DeadLetterCode.UNDECODABLE: "The message is not one well-formed JSON document",
     DeadLetterCode.INVALID_CHUNK: "The message is not a valid chunk (see the ChunkEvent schema)",
-    DeadLetterCode.BAD_SIGNATURE: "The chunk names a batch the API registered but does not "
-    "carry the API's signature",
+    DeadLetterCode.BAD_SIGNATURE: "The chunk does not carry the signature of its batch's owner "
+    "(the API's, or the producer key's for a namespaced batch ID)",
     DeadLetterCode.UNKNOWN_BATCH: "The message names a batch that is not registered (a chunk "
     "signed by the API must find its batch registered)",
+    DeadLetterCode.UNKNOWN_OWNER: "The batch ID's namespace is not that of an active API key",
     DeadLetterCode.BATCH_MISMATCH: "total or chunk_count differ from the batch's",
     DeadLetterCode.INDEX_OUT_OF_RANGE: "chunk_index is not below chunk_count",
     DeadLetterCode.MISPLACED_ROWS: "first_row is not chunk_index * batch_size",
@@ -118,11 +123,14 @@ def implied_shape(chunk: ChunkEvent) -> BatchShape | DeadLetterCode:
     return check_chunk(chunk, shape) or shape
 
 
-def producer_batch(chunk: ChunkEvent, shape: BatchShape, now: datetime) -> NewBatch:
-    """The registration of an event-driven producer's batch, from its first admitted chunk."""
+def producer_batch(
+    chunk: ChunkEvent, shape: BatchShape, now: datetime, owner_key_id: str | None = None
+) -> NewBatch:
+    """The registration of an event-driven producer's batch, from its first admitted chunk:
+    owned by the key that signed it, or by nobody."""
     return NewBatch(
         batch_id=chunk.batch_id,
-        owner_key_id=None,
+        owner_key_id=owner_key_id,
         pipeline_ref=chunk.pipeline,
         on_invalid=chunk.on_invalid,
         total=shape.total,
@@ -134,6 +142,7 @@ def producer_batch(chunk: ChunkEvent, shape: BatchShape, now: datetime) -> NewBa
 
 
 def signature_required(batch: BatchRecord) -> bool:
-    """The API registers its batches with their owner's key; only workers register keyless
-    (event-driven producer) batches."""
-    return batch.owner_key_id is not None
+    """Whether a chunk of this batch needs the API's signature: the API registers its batches
+    with their owner's key and an ID without a namespace; workers register keyless batches, and
+    owned ones under a namespace (whose chunks need the owner's signature instead)."""
+    return batch.owner_key_id is not None and namespace_of(batch.batch_id) is None

@@ -42,6 +42,7 @@ from streams.admission import (
 )
 from streams.dead_letters import DeadLetter, SourceMessage, dead_letter_message
 from streams.outputs import Outgoing, Outputs
+from streams.owners import OwnerDirectory, ProducerOwner, namespace_of
 from streams.retry import GaveUp, retry_transient
 from streams.signing import has_valid_signature
 from streams.topics import TopicNames
@@ -104,8 +105,10 @@ class ChunkHandler:
         metrics: Metrics,
         topics: TopicNames,
         secret: bytes,
+        owners: OwnerDirectory,
     ) -> None:
         self._store = store
+        self._owners = owners
         self._registry = registry
         self._outputs = outputs
         self._metrics = metrics
@@ -165,9 +168,13 @@ class ChunkHandler:
         batches: dict[str, BatchRecord],
     ) -> BatchRecord | None:
         """The chunk's batch if the chunk may be processed; else dead-letters it (None)."""
+        owner = await self._owner(message, chunk)
+        if isinstance(owner, DeadLetterCode):
+            self._refuse(group, position, message, chunk, owner)
+            return None
         batch = batches.get(chunk.batch_id)
         if batch is None:
-            if self._signed(message):
+            if owner is None and self._signed(message, self._secret):
                 self._refuse(group, position, message, chunk, DeadLetterCode.UNKNOWN_BATCH)
                 return None
             shape = implied_shape(chunk)
@@ -175,10 +182,13 @@ class ChunkHandler:
                 self._refuse(group, position, message, chunk, shape)
                 return None
             # Straight from an event-driven producer: its first admitted chunk registers it.
-            new = producer_batch(chunk, shape, datetime.now(UTC))
+            key_id = None if owner is None else owner.key_id
+            new = producer_batch(chunk, shape, datetime.now(UTC), key_id)
             batch = await retry_transient("register batch", lambda: self._store.ensure_batch(new))
             batches[batch.batch_id] = batch
-        elif signature_required(batch) and not self._signed(message):
+        elif (owner is not None and batch.owner_key_id != owner.key_id) or (
+            signature_required(batch) and not self._signed(message, self._secret)
+        ):
             self._refuse(group, position, message, chunk, DeadLetterCode.BAD_SIGNATURE)
             return None
         code = check_chunk(chunk, shape_of(batch))
@@ -187,9 +197,25 @@ class ChunkHandler:
             return None
         return batch
 
-    def _signed(self, message: SourceMessage) -> bool:
-        # Checked only where it decides something: a producer's registered batch needs none.
-        return has_valid_signature(self._secret, message.key, message.value, message.headers)
+    async def _owner(
+        self, message: SourceMessage, chunk: ChunkEvent
+    ) -> ProducerOwner | DeadLetterCode | None:
+        """The key that owns a namespaced batch ID and signed this chunk, None for an ID
+        without a namespace, or why the chunk is refused."""
+        namespace = namespace_of(chunk.batch_id)
+        if namespace is None:
+            return None
+        owner = await retry_transient("read API keys", lambda: self._owners.find(namespace))
+        if owner is None:
+            return DeadLetterCode.UNKNOWN_OWNER
+        if not self._signed(message, owner.secret):
+            return DeadLetterCode.BAD_SIGNATURE
+        return owner
+
+    @staticmethod
+    def _signed(message: SourceMessage, secret: bytes) -> bool:
+        # Checked only where it decides something: a keyless producer batch needs none.
+        return has_valid_signature(secret, message.key, message.value, message.headers)
 
     def _refuse(
         self,

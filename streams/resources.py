@@ -21,6 +21,7 @@ from store import ResultsStore
 from streams.chunk_handler import ChunkHandler
 from streams.finishing import BatchFinisher
 from streams.outputs import KafkaOutputs
+from streams.owners import StoredOwners
 from streams.progress_handler import ProgressHandler
 from streams.reconciler import Reconciler
 from streams.topics import TopicNames
@@ -71,6 +72,7 @@ class WorkerResources(mode.Service):
             metrics=self.metrics,
             topics=self.topics,
             secret=settings.chunk_secret.get_secret_value().encode(),
+            owners=StoredOwners(store),
         )
         self.progress = ProgressHandler(
             store=store,

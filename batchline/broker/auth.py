@@ -1,6 +1,6 @@
 """What makes the local broker authenticated: SASL/SCRAM-SHA-512 users and the ACLs they get.
 
-`batchline broker --auth` (and `batchline dev --auth`) make three principals when the log folder
+`batchline broker --auth` (and `batchline dev --auth`) make four principals when the log folder
 is formatted (``kafka-storage format --add-scram``), each with a random password kept in
 ``<data-dir>/credentials/`` (files readable by their owner only):
 
@@ -10,6 +10,8 @@ is formatted (``kafka-storage format --add-scram``), each with a random password
 | batchline      | the API and the workers: every topic, group and transactional ID named   |
 |                | ``<prefix>.*`` or ``<prefix>-*`` (requests, control, progress, status...) |
 | results-reader | read ``<prefix>.results``, in consumer groups named ``<prefix>.results.*`` |
+| producer       | write ``<prefix>.requests`` only: event-driven producers. Which batches a   |
+|                | message may touch is proven by its API key's signature (streams.owners)   |
 
 Everyone else, and any client without credentials, is refused: KRaft's StandardAuthorizer with
 ``allow.everyone.if.no.acl.found=false``. This module only says what to write and run;
@@ -27,7 +29,8 @@ from batchline.kafka_security import KafkaSecurity, SaslMechanism, SecurityProto
 ADMIN_USER = "admin"
 SERVICE_USER = "batchline"
 READER_USER = "results-reader"
-USERS = (ADMIN_USER, SERVICE_USER, READER_USER)
+PRODUCER_USER = "producer"
+USERS = (ADMIN_USER, SERVICE_USER, READER_USER, PRODUCER_USER)
 MECHANISM = SaslMechanism.SCRAM_SHA_512
 CREDENTIALS_DIR = "credentials"
 # Topic prefixes whose ACLs were granted, one a line: granting is done once per prefix.
@@ -58,6 +61,8 @@ class BrokerCredentials:
             f"  API and workers:   set -a; . {self.env_file(SERVICE_USER)}; set +a\n"
             f"  results readers:   {self.env_file(READER_USER)} or "
             f"{self.properties_file(READER_USER).name} (groups named {topic_prefix}.results.*)\n"
+            f"  producers:         {self.env_file(PRODUCER_USER)} "
+            f"(writes {topic_prefix}.requests only)\n"
             f"  Kafka's own tools: --command-config {self.properties_file(ADMIN_USER)}"
         )
 
@@ -85,7 +90,9 @@ class BrokerCredentials:
 
     @property
     def exist(self) -> bool:
-        return all(self.env_file(user).exists() for user in USERS)
+        # The service's file marks a folder formatted with authentication (one formatted before
+        # the producer principal existed has no producer.env, and no such principal).
+        return self.env_file(SERVICE_USER).exists()
 
     def create(self) -> None:
         """New random passwords for every principal; the files are readable by their owner."""
@@ -173,6 +180,7 @@ def listener_properties(
 def acl_arguments(topic_prefix: str) -> list[list[str]]:
     """kafka-acls (AclCommand) ``--add`` arguments, one list a run, for one topic prefix."""
     service, reader = f"User:{SERVICE_USER}", f"User:{READER_USER}"
+    producer = f"User:{PRODUCER_USER}"
     return [
         # The API and the workers own everything of theirs: Batchline's topics (<prefix>.role),
         # Faust's changelog and assignor topics and the consumer groups (<prefix>-...).
@@ -189,6 +197,12 @@ def acl_arguments(topic_prefix: str) -> list[list[str]]:
         [
             *("--allow-principal", reader, "--operation", "Read"),
             *("--group", f"{topic_prefix}.results.", "--resource-pattern-type", "prefixed"),
+        ],
+        # Producers write chunks and nothing else: not even read them back (other tenants'
+        # records are there), nor forge control, progress or status messages.
+        [
+            *("--allow-principal", producer, "--operation", "Write", "--operation", "Describe"),
+            *("--topic", f"{topic_prefix}.requests"),
         ],
     ]
 

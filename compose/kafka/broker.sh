@@ -4,11 +4,12 @@
 #   admin           super user: the broker itself and the ACL grants (grant-acls.sh)
 #   batchline       the API and the workers
 #   results-reader  reads <prefix>.results
+#   producer        writes <prefix>.requests only (event-driven producers)
 # The passwords come from the environment. The log volume is formatted once, with their SCRAM
 # credentials; the controller listener uses PLAIN (a controller cannot check SCRAM, whose
 # credentials live in the metadata it serves), with the admin as its one user.
 set -euo pipefail
-: "${KAFKA_ADMIN_PASSWORD:?}" "${KAFKA_BATCHLINE_PASSWORD:?}" "${KAFKA_READER_PASSWORD:?}"
+: "${KAFKA_ADMIN_PASSWORD:?}" "${KAFKA_BATCHLINE_PASSWORD:?}" "${KAFKA_READER_PASSWORD:?}" "${KAFKA_PRODUCER_PASSWORD:?}"
 KAFKA_HOME=${KAFKA_HOME:-/opt/kafka}
 DATA_DIR=${KAFKA_DATA_DIR:-/var/lib/kafka/data}
 HOST=${KAFKA_ADVERTISED_HOST:-kafka}
@@ -70,7 +71,8 @@ if [ ! -f "$DATA_DIR/meta.properties" ]; then
     --config "$CONFIG_DIR/server.properties" \
     --add-scram "$MECHANISM=[name=admin,password=$KAFKA_ADMIN_PASSWORD]" \
     --add-scram "$MECHANISM=[name=batchline,password=$KAFKA_BATCHLINE_PASSWORD]" \
-    --add-scram "$MECHANISM=[name=results-reader,password=$KAFKA_READER_PASSWORD]" > /dev/null
-  echo "formatted $DATA_DIR with the SCRAM users admin, batchline, results-reader"
+    --add-scram "$MECHANISM=[name=results-reader,password=$KAFKA_READER_PASSWORD]" \
+    --add-scram "$MECHANISM=[name=producer,password=$KAFKA_PRODUCER_PASSWORD]" > /dev/null
+  echo "formatted $DATA_DIR with the SCRAM users admin, batchline, results-reader, producer"
 fi
 exec "$KAFKA_HOME/bin/kafka-server-start.sh" "$CONFIG_DIR/server.properties"

@@ -25,4 +25,7 @@ acls --allow-principal User:batchline --operation All --topic "$PREFIX." --topic
 # Results consumers read the results topic, in groups named <prefix>.results.*.
 acls --allow-principal User:results-reader --operation Read --operation Describe --topic "$PREFIX.results"
 acls --allow-principal User:results-reader --operation Read --group "$PREFIX.results." --resource-pattern-type prefixed
+# Event-driven producers write chunks and nothing else (their API key's signature says which
+# batches a chunk may touch: streams/owners.py).
+acls --allow-principal User:producer --operation Write --operation Describe --topic "$PREFIX.requests"
 echo "ACLs granted for topic prefix $PREFIX"

@@ -31,6 +31,7 @@ PASSWORDS = {
     "KAFKA_ADMIN_PASSWORD": "admin-pw",
     "KAFKA_BATCHLINE_PASSWORD": "batchline-pw",
     "KAFKA_READER_PASSWORD": "reader-pw",
+    "KAFKA_PRODUCER_PASSWORD": "producer-pw",
 }
 # What the image's scripts of these names run.
 KAFKA_CLASSES = {
@@ -113,13 +114,17 @@ def test_the_service_creates_and_writes_its_topics_and_no_one_else_may(
     bootstrap, prefix = compose_broker
     service = KafkaSecurity.scram("batchline", PASSWORDS["KAFKA_BATCHLINE_PASSWORD"])
     reader = KafkaSecurity.scram("results-reader", PASSWORDS["KAFKA_READER_PASSWORD"])
+    producer = KafkaSecurity.scram("producer", PASSWORDS["KAFKA_PRODUCER_PASSWORD"])
     topics = TopicNames(prefix)
 
     async def check() -> None:
         await ensure_topics(bootstrap, topics, 1, service)
         await _send(bootstrap, service, topics.requests)
+        await _send(bootstrap, producer, topics.requests)
         with pytest.raises(TopicAuthorizationFailedError):
             await _send(bootstrap, reader, topics.requests)
+        with pytest.raises(TopicAuthorizationFailedError):
+            await _send(bootstrap, producer, topics.control)
         with pytest.raises(KafkaConnectionError):
             await _send(bootstrap, PLAINTEXT, topics.requests)
 

@@ -14,7 +14,7 @@ from aiokafka.errors import (
 )
 
 from batchline.broker import BrokerError, ensure_kafka_jars
-from batchline.broker.auth import READER_USER, SERVICE_USER
+from batchline.broker.auth import PRODUCER_USER, READER_USER, SERVICE_USER
 from batchline.broker.local_broker import prepare
 from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas.http import SEED_RESULT
@@ -99,6 +99,22 @@ async def test_another_principal_may_not_read_the_raw_records(auth_broker: AuthB
             reader,
             auth_broker.topics.results,
             f"{auth_broker.prefix}-worker",
+        )
+
+
+async def test_the_producer_principal_may_write_chunks_and_nothing_else(
+    auth_broker: AuthBroker,
+) -> None:
+    producer = auth_broker.security(PRODUCER_USER)
+    await _send(auth_broker.bootstrap, producer, auth_broker.topics.requests)
+    for topic in internal_topics(auth_broker):
+        if topic != auth_broker.topics.requests:
+            with pytest.raises(TopicAuthorizationFailedError):
+                await _send(auth_broker.bootstrap, producer, topic)
+    # Other tenants' raw records are on the requests topic: a producer may not read them.
+    with pytest.raises((TopicAuthorizationFailedError, GroupAuthorizationFailedError)):
+        await _read(
+            auth_broker.bootstrap, producer, auth_broker.topics.requests, f"{auth_broker.prefix}-p"
         )
 
 

@@ -13,6 +13,7 @@ from aiokafka.admin import NewTopic
 from schemas import jsonio
 from schemas.events import BatchStatusEvent, decode
 from streams.chunking import iter_chunks
+from streams.signing import Headers
 from streams.topics import admin_client
 
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -36,14 +37,20 @@ def amount_of_row(row: int) -> Decimal:
 
 
 async def produce(
-    bootstrap: str, topic: str, messages: Sequence[tuple[bytes | None, bytes]]
+    bootstrap: str,
+    topic: str,
+    messages: Sequence[tuple[bytes | None, bytes] | tuple[bytes | None, bytes, Headers]],
 ) -> None:
+    """Sends (key, value) or (key, value, headers) messages and waits for every ack."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", max_request_size=MAX_REQUEST_BYTES
     )
     await producer.start()
     try:
-        futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
+        futures = []
+        for key, value, *more in messages:
+            headers = list(more[0]) if more else None
+            futures.append(await producer.send(topic, value=value, key=key, headers=headers))
         for future in futures:
             await future
     finally:

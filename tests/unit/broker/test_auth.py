@@ -9,6 +9,7 @@ import pytest
 
 from batchline.broker.auth import (
     ADMIN_USER,
+    PRODUCER_USER,
     READER_USER,
     SERVICE_USER,
     USERS,
@@ -83,8 +84,8 @@ def test_listeners_refuse_anyone_without_an_acl(credentials: BrokerCredentials) 
     assert "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer" in lines
 
 
-def test_the_service_owns_its_prefix_and_the_reader_reads_results_only() -> None:
-    service, reader_topic, reader_groups = acl_arguments("acme")
+def test_the_service_owns_its_prefix_the_reader_reads_results_and_producers_write_chunks() -> None:
+    service, reader_topic, reader_groups, producer = acl_arguments("acme")
     assert service[:4] == ["--allow-principal", f"User:{SERVICE_USER}", "--operation", "All"]
     assert _values(service, "--topic") == ["acme.", "acme-"]
     assert _values(service, "--group") == ["acme-"]
@@ -95,6 +96,10 @@ def test_the_service_owns_its_prefix_and_the_reader_reads_results_only() -> None
     assert "--resource-pattern-type" not in reader_topic  # literal: that one topic only
     assert _values(reader_groups, "--operation") == ["Read"]
     assert _values(reader_groups, "--group") == ["acme.results."]
+    assert _values(producer, "--allow-principal") == [f"User:{PRODUCER_USER}"]
+    assert _values(producer, "--operation") == ["Write", "Describe"]
+    assert _values(producer, "--topic") == ["acme.requests"]
+    assert "--resource-pattern-type" not in producer
 
 
 def test_granted_prefixes_are_remembered(tmp_path: Path) -> None:
@@ -108,6 +113,7 @@ def test_usage_names_the_files_not_the_passwords(credentials: BrokerCredentials)
     text = credentials.usage("acme")
     assert str(credentials.env_file(SERVICE_USER)) in text
     assert str(credentials.env_file(READER_USER)) in text
+    assert str(credentials.env_file(PRODUCER_USER)) in text
     assert all(credentials.password(user) not in text for user in USERS)
 
 

@@ -65,6 +65,7 @@ def test_kafka_is_the_official_image_run_by_the_authenticating_script(
             "KAFKA_ADMIN_PASSWORD",
             "KAFKA_BATCHLINE_PASSWORD",
             "KAFKA_READER_PASSWORD",
+            "KAFKA_PRODUCER_PASSWORD",
         }
     assert "--command-config /tmp/kafka-config/admin.properties" in kafka["healthcheck"]["test"][1]
     assert acls["depends_on"] == {"kafka": {"condition": "service_healthy"}}

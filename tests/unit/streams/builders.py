@@ -4,16 +4,21 @@ write them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from api.security import hash_api_key
 from schemas.events import OnInvalid
+from store import ApiKeyRecord
 from streams.chunking import iter_chunks
 from streams.dead_letters import SourceMessage
+from streams.owners import producer_namespace, producer_secret
 from streams.signing import Headers, sign_all
 from streams.topics import TopicNames
 
 SECRET = b"chunk-secret"
+BASE_TIME = datetime(2024, 1, 1, tzinfo=UTC)
 TOPICS = TopicNames("t")
 
 
@@ -64,6 +69,29 @@ def api_chunks(
 ) -> list[tuple[bytes, bytes, Headers]]:
     """The chunks of a batch as the API publishes them: signed."""
     return sign_all(secret, producer_chunks(batch_id, records, batch_size, on_invalid=on_invalid))
+
+
+def key_record(api_key: str, key_id: str, *, revoked: bool = False) -> ApiKeyRecord:
+    """The store's row of an API key (its hash only)."""
+    return ApiKeyRecord(
+        key_id=key_id,
+        name=key_id,
+        key_hash=hash_api_key(api_key),
+        created_at=BASE_TIME,
+        revoked_at=BASE_TIME if revoked else None,
+    )
+
+
+def owned_batch_id(api_key: str, local_id: str) -> str:
+    return f"{producer_namespace(hash_api_key(api_key))}:{local_id}"
+
+
+def owned_chunks(
+    api_key: str, batch_id: str, records: Sequence[Any], batch_size: int
+) -> list[tuple[bytes, bytes, Headers]]:
+    """The chunks of ``batch_id`` signed with the producer secret of ``api_key``."""
+    secret = producer_secret(hash_api_key(api_key))
+    return sign_all(secret, producer_chunks(batch_id, records, batch_size))
 
 
 def messages(

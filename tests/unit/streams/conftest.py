@@ -9,6 +9,7 @@ from batchline.metrics import Metrics
 from streams import retry
 from streams.chunk_handler import ChunkHandler
 from streams.finishing import BatchFinisher
+from streams.owners import StoredOwners
 from tests.unit.streams.builders import SECRET, TOPICS
 from tests.unit.streams.fakes import FakeOutputs, FakeStore
 from transforms import PipelineRegistry
@@ -51,6 +52,7 @@ def handler(
         metrics=metrics,
         topics=TOPICS,
         secret=SECRET,
+        owners=StoredOwners(store),
     )
 
 

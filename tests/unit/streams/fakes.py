@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from store import BatchRecord, EncodedChunk, NewBatch, StoreError, StoreUnavailable
+from store import ApiKeyRecord, BatchRecord, EncodedChunk, NewBatch, StoreError, StoreUnavailable
 from streams.outputs import Outgoing
 
 BASE_TIME = datetime(2024, 1, 1, tzinfo=UTC)
@@ -85,6 +85,7 @@ class FakeStore:
     counted_at_end: dict[str, set[int] | None] = field(default_factory=dict)
     unavailable_puts: int = 0
     refused: set[ChunkId] = field(default_factory=set)
+    api_keys: list[ApiKeyRecord] = field(default_factory=list)
 
     def add(self, batch: NewBatch, **overrides: Any) -> BatchRecord:
         record = record_of(batch, **overrides)
@@ -93,6 +94,12 @@ class FakeStore:
 
     def calls_to(self, name: str) -> int:
         return self.calls.count(name)
+
+    # KeyLister (streams.owners)
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        self.calls.append("list_api_keys")
+        return list(self.api_keys)
 
     # ChunkStore
 

@@ -185,9 +185,12 @@ def test_producer_batch_is_keyless_and_takes_the_chunks_pipeline() -> None:
     assert batch.parallel is True and batch.created_at == now
 
 
-def test_only_batches_with_an_owner_key_need_a_signature() -> None:
+def test_only_api_batches_need_the_apis_signature() -> None:
     assert signature_required(record_of(new_batch(owner_key_id="key-a"))) is True
     assert signature_required(record_of(new_batch(owner_key_id=None))) is False
+    # A producer's batch owned by a key needs that key's signature instead (streams.owners).
+    owned = new_batch(batch_id="p0123456789abcdef:orders", owner_key_id="key-a")
+    assert signature_required(record_of(owned)) is False
 
 
 # The schema's bounds: refused before any rule runs

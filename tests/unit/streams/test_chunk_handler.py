@@ -24,6 +24,7 @@ from streams import retry
 from streams.admission import DEAD_LETTER_MESSAGES, DeadLetterCode
 from streams.chunk_handler import ChunkHandler, result_chunk_bytes
 from streams.dead_letters import SourceMessage
+from streams.owners import StoredOwners
 from streams.progress_handler import decode_progress
 from tests.unit.streams.builders import (
     SECRET,
@@ -31,8 +32,11 @@ from tests.unit.streams.builders import (
     api_chunks,
     item,
     items,
+    key_record,
     message,
     messages,
+    owned_batch_id,
+    owned_chunks,
     producer_chunks,
 )
 from tests.unit.streams.fakes import FakeOutputs, FakeStore, new_batch
@@ -279,6 +283,90 @@ async def test_signed_chunk_that_disagrees_with_its_api_batch_is_refused(
 
 
 # messages that do not decode
+
+
+# batches owned by an API key (streams.owners)
+
+OWNER_KEY = "bl_owner-key"
+OTHER_KEY = "bl_other-key"
+
+
+def owned_setup(store: FakeStore) -> str:
+    store.api_keys = [key_record(OWNER_KEY, "key-owner"), key_record(OTHER_KEY, "key-other")]
+    return owned_batch_id(OWNER_KEY, "orders-1")
+
+
+async def test_chunks_signed_by_their_namespace_key_register_a_batch_that_key_owns(
+    handler: ChunkHandler, store: FakeStore, outputs: FakeOutputs
+) -> None:
+    batch_id = owned_setup(store)
+
+    decisions = await handler.handle(messages(owned_chunks(OWNER_KEY, batch_id, items(5), 3)))
+
+    assert decisions == ["transformed", "transformed"]
+    [registered] = store.ensured
+    assert (registered.batch_id, registered.owner_key_id) == (batch_id, "key-owner")
+    assert sorted(store.chunks) == [(batch_id, 0), (batch_id, 1)]
+    assert outputs.on(TOPICS.dead_letters) == []
+    assert store.calls_to("list_api_keys") == 1  # the keys are read once, not per chunk
+
+
+@pytest.mark.parametrize(
+    ("signing_key", "expected_code"),
+    [(OTHER_KEY, "bad_signature"), (None, "bad_signature")],
+    ids=["another key's signature", "unsigned"],
+)
+async def test_a_namespaced_chunk_not_signed_by_its_owner_touches_nothing(
+    handler: ChunkHandler,
+    store: FakeStore,
+    outputs: FakeOutputs,
+    signing_key: str | None,
+    expected_code: str,
+) -> None:
+    batch_id = owned_setup(store)
+    await handler.handle(messages(owned_chunks(OWNER_KEY, batch_id, items(6), 3)[:1]))
+    before = dict(store.chunks), store.batches[batch_id]
+    records = items(6, start=100)
+    forged = (
+        owned_chunks(signing_key, batch_id, records, 3)
+        if signing_key
+        else producer_chunks(batch_id, records, 3)
+    )
+
+    assert await handler.handle(messages(forged)) == ["dead-lettered"] * 2
+
+    assert codes(outputs) == [expected_code] * 2
+    assert (dict(store.chunks), store.batches[batch_id]) == before
+    assert [event.batch_id for event in chunks_failed(outputs)] == []
+
+
+async def test_a_namespace_of_no_active_key_is_unknown_owner(
+    handler: ChunkHandler, store: FakeStore, outputs: FakeOutputs
+) -> None:
+    store.api_keys = [key_record(OWNER_KEY, "key-owner", revoked=True)]
+    batch_id = owned_batch_id(OWNER_KEY, "late")
+    stranger = owned_batch_id("bl_never-stored", "x")
+
+    chunks = owned_chunks(OWNER_KEY, batch_id, items(2), 2)
+    chunks += owned_chunks("bl_never-stored", stranger, items(2), 2)
+    assert await handler.handle(messages(chunks)) == ["dead-lettered"] * 2
+
+    assert codes(outputs) == ["unknown_owner"] * 2
+    assert store.batches == {} and store.chunks == {}
+
+
+async def test_an_owned_chunk_cannot_name_an_api_batch(
+    handler: ChunkHandler, store: FakeStore, outputs: FakeOutputs
+) -> None:
+    """API batch IDs carry no namespace, so only the API's signature admits their chunks."""
+    owned_setup(store)
+    register_api_batch(store, "batch_0a1b", total=2, batch_size=2)
+
+    forged = owned_chunks(OWNER_KEY, "batch_0a1b", items(2), 2)
+    assert await handler.handle(messages(forged)) == ["dead-lettered"]
+
+    assert codes(outputs) == ["bad_signature"]
+    assert store.chunks == {}
 
 
 async def test_undecodable_bytes_are_dead_lettered_without_a_batch(
@@ -612,6 +700,7 @@ async def test_redelivered_group_stores_nothing_new_and_reports_progress_again(
             metrics=metrics,
             topics=TOPICS,
             secret=SECRET,
+            owners=StoredOwners(store),
         )
 
     assert await fresh_handler().handle(group) == ["transformed", "transformed"]
