@@ -18,7 +18,7 @@ from schemas.settings import Settings
 from store import ResultsStore
 from streams.publisher import KafkaPublisher
 from streams.status_listener import StatusListener
-from streams.topics import TopicNames, ensure_topics
+from streams.topics import TopicNames, ensure_configured_topics
 from transforms import PipelineRegistry
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ async def open_state(settings: Settings, stack: AsyncExitStack) -> ApiState:
     topics_ready = asyncio.Event()
 
     async def create_topics() -> None:
-        await ensure_topics(settings.kafka_bootstrap, topics, settings.partitions, kafka_security)
+        await ensure_configured_topics(settings)
         topics_ready.set()
 
     listener = StatusListener(

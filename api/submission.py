@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka.errors import KafkaError
 from fastapi import Response
@@ -16,7 +17,6 @@ from fastapi.responses import JSONResponse
 from api.errors import ApiError
 from api.limits import MAX_UNFINISHED_BATCHES
 from api.state import ApiState
-from batchline.kafka_security import KafkaSecurity
 from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import BatchStatusEvent
@@ -25,7 +25,7 @@ from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch, 
 from streams.chunking import chunk_count, iter_chunks
 from streams.errors import ChunkTooLarge, KafkaUnavailable, TopicCreationFailed
 from streams.signing import sign_all
-from streams.topics import ensure_topics
+from streams.topics import ensure_configured_topics
 from transforms import CompiledPipeline, TransformsError
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ async def submit(
         batch = await _admit(state, caller, body, pipeline, on_invalid, idempotency_key, digest)
         if batch.created_now:
             return await _publish_and_respond(
-                state, batch.record, body, pipeline, on_invalid, respond_async, request_id
+                state, batch.record, body.data, pipeline, on_invalid, respond_async, request_id
             )
         return await _respond(state, batch.record, respond_async, request_id)
     except ApiError as exc:
@@ -157,21 +157,25 @@ async def _admit(
     except DuplicateIdempotencyKey as clash:  # a retry, or another process won the race
         return _Admitted(_same_request(clash.existing, digest), created_now=False)
     except TooManyUnfinished:
-        raise ApiError(
-            429,
-            "too_many_concurrent_batches",
-            f"At most {MAX_UNFINISHED_BATCHES} unfinished batches per API key; "
-            "wait for one to finish or cancel one",
-            {"limit": MAX_UNFINISHED_BATCHES},
-            headers={"Retry-After": str(RETRY_AFTER_S)},
-        ) from None
+        raise too_many_unfinished() from None
     return _Admitted(record, created_now=True)
+
+
+def too_many_unfinished() -> ApiError:
+    return ApiError(
+        429,
+        "too_many_concurrent_batches",
+        f"At most {MAX_UNFINISHED_BATCHES} unfinished batches per API key; "
+        "wait for one to finish or cancel one",
+        {"limit": MAX_UNFINISHED_BATCHES},
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 async def _publish_and_respond(
     state: ApiState,
     batch: BatchRecord,
-    body: BatchCreate,
+    items: list[Any],
     pipeline: CompiledPipeline,
     on_invalid: str,
     respond_async: bool,
@@ -181,7 +185,7 @@ async def _publish_and_respond(
     # its status event finds the waiter (and the store need not be read first).
     waiter = None if respond_async else await _register_waiter(state, batch.batch_id)
     try:
-        placed = await _publish(state, batch, body, pipeline, on_invalid)
+        placed = await publish(state, batch, items, pipeline, on_invalid)
         state.metrics.processed.labels(stage="accepted").inc(batch.total)
         # Where each chunk sits (for a worker's reconciler) is written while the batch runs:
         # off the path of a synchronous answer, and done before any answer is sent.
@@ -212,25 +216,26 @@ def _same_request(existing: BatchRecord, digest: str) -> BatchRecord:
     return existing
 
 
-async def _publish(
+async def publish(
     state: ApiState,
     batch: BatchRecord,
-    body: BatchCreate,
+    items: list[Any],
     pipeline: CompiledPipeline,
     on_invalid: str,
 ) -> list[tuple[int, int]]:
-    """Sends the batch's chunks; returns where each sits: (partition, offset) by chunk index."""
+    """Sends the batch's chunks, cut as the batch says; returns where each sits: (partition,
+    offset) by chunk index."""
     secret = state.settings.chunk_secret.get_secret_value().encode()
     messages = sign_all(
         secret,
         iter_chunks(
             batch_id=batch.batch_id,
-            items=body.data,
-            batch_size=body.batch_size,
-            parallel=body.parallel,
+            items=items,
+            batch_size=batch.batch_size,
+            parallel=batch.parallel,
             pipeline=pipeline.ref,
             on_invalid=on_invalid,  # type: ignore[arg-type]  # "reject" or "skip"
-            duplicate_rows=pipeline.duplicate_rows(body.data),
+            duplicate_rows=pipeline.duplicate_rows(items),
         ),
     )
     try:
@@ -254,7 +259,7 @@ async def _publish(
             413,
             "payload_too_large",
             f"{exc}; the batch was not accepted",
-            {"batch_size": body.batch_size},
+            {"batch_size": batch.batch_size},
         ) from None
     log.info(
         "batch published",
@@ -266,15 +271,7 @@ async def _publish(
 async def _ensure_topics(state: ApiState) -> None:
     settings = state.settings
     try:
-        await asyncio.wait_for(
-            ensure_topics(
-                settings.kafka_bootstrap,
-                state.topics,
-                settings.partitions,
-                KafkaSecurity.from_settings(settings),
-            ),
-            TOPICS_TIMEOUT_S,
-        )
+        await asyncio.wait_for(ensure_configured_topics(settings), TOPICS_TIMEOUT_S)
     except TopicCreationFailed as exc:
         log.error("topics refused", extra={"reason": str(exc)})
         raise KafkaUnavailable("Kafka topics could not be created; retry later") from exc

@@ -16,7 +16,7 @@ async def owned_batch(state: ApiState, caller: ApiKeyRecord, batch_id: str) -> B
     return batch
 
 
-def status_from_record(batch: BatchRecord) -> BatchStatus:
+def status_from_record(batch: BatchRecord, replay_of: str | None = None) -> BatchStatus:
     """The batch as stored: its counts are the workers' progress table's, projected into the
     store once per group of chunks while it runs and in full when it ends."""
     if batch.status == "completed" or batch.total == 0:
@@ -38,4 +38,5 @@ def status_from_record(batch: BatchRecord) -> BatchStatus:
         created_at=batch.created_at,
         reason=batch.reason,
         metadata=batch.metadata,
+        replay_of=replay_of,
     )

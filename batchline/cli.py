@@ -13,6 +13,7 @@ import typer
 
 from batchline.client.commands import register_client_commands
 from batchline.client.pipelines import pipelines_app
+from batchline.client.replay import replay
 from batchline.errors import BatchlineError
 from batchline.keys import keys_app
 
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 app.add_typer(pipelines_app, name="pipelines")
 register_client_commands(app)
+app.command()(replay)
 
 
 def _fail(exc: Exception) -> None:

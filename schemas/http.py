@@ -141,6 +141,20 @@ class BatchStatus(BaseModel):
     created_at: datetime | None = None
     reason: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    replay_of: str | None = Field(
+        None, description="For a replay (POST .../replay): the ID of the batch it re-ran."
+    )
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: str | None = Field(
+        None,
+        max_length=200,
+        description="Pipeline to run the input through (name or name@version); "
+        "absent: the original batch's.",
+    )
 
 
 class BatchList(BaseModel):

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     partitions: int = Field(
         8, ge=1, le=1024, description="Partitions of the topics Batchline creates."
     )
+    requests_retention_s: int = Field(
+        7 * 24 * 3600,
+        ge=60,
+        description="How long <prefix>.requests keeps each batch's input (its retention.ms, "
+        "set when the topic is created): a batch can be replayed for that long.",
+    )
     data_dir: Path = Field(
         Path("data"), description="Where workers keep table state and the broker its log."
     )

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, exc, text
 
 from schemas import jsonio
-from store import api_keys, batches, chunks, locations
+from store import api_keys, batches, chunks, locations, replays
 from store.engine import redacted
 from store.errors import (
     BatchNotFound,
@@ -317,12 +317,21 @@ class ResultsStore:
         wanted = list(indexes)
         return await self._read(lambda conn: locations.find(conn, batch_id, wanted))
 
+    async def record_replay(self, batch_id: str, replay_of: str) -> None:
+        """Notes that ``batch_id`` re-runs the input of ``replay_of``."""
+        await self._write(lambda conn: replays.record(conn, batch_id, replay_of))
+
+    async def replay_of(self, batch_id: str) -> str | None:
+        """The batch ``batch_id`` replays, if it is a replay."""
+        return await self._read(lambda conn: replays.find(conn, batch_id))
+
     async def delete_batch(self, batch_id: str) -> None:
         """Remove a batch and its chunks (no error if it is already gone)."""
 
         def delete(conn: Connection) -> None:
             chunks.delete_for(conn, [batch_id])
             locations.delete_for(conn, [batch_id])
+            replays.delete_for(conn, [batch_id])
             batches.delete_one(conn, batch_id)
 
         await self._write(delete)
@@ -335,6 +344,7 @@ class ResultsStore:
             purged = batches.delete_finished_before(conn, cutoff)
             chunks.delete_for(conn, purged)
             locations.delete_for(conn, purged)
+            replays.delete_for(conn, purged)
             chunks.delete_orphans_before(conn, cutoff)
             return len(purged)
 

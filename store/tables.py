@@ -142,6 +142,14 @@ chunk_locations = Table(
     PrimaryKeyConstraint("batch_id", "chunk_index", name="pk_chunk_locations"),
 )
 
+# Which batch a replayed batch re-ran (POST .../replay). A table of its own, as above.
+batch_replays = Table(
+    "batch_replays",
+    metadata,
+    Column("batch_id", Text, primary_key=True),
+    Column("replay_of", Text, nullable=False),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,

@@ -26,6 +26,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from batchline.kafka_security import PLAINTEXT, KafkaSecurity
+from schemas.settings import Settings
 from streams.errors import TopicCreationFailed
 
 log = logging.getLogger(__name__)
@@ -113,19 +114,25 @@ async def admin_client(
 
 
 async def ensure_topics(
-    bootstrap: str, names: TopicNames, partitions: int, security: KafkaSecurity = PLAINTEXT
+    bootstrap: str,
+    names: TopicNames,
+    partitions: int,
+    security: KafkaSecurity = PLAINTEXT,
+    requests_retention_ms: int = WEEK_MS,
 ) -> None:
-    """Creates the topics that do not exist yet, all with ``partitions`` partitions.
+    """Creates the topics that do not exist yet, all with ``partitions`` partitions, and the
+    requests topic keeping its records ``requests_retention_ms`` (how long a replay can go back).
 
     Progress and control must have the same partition count: the progress agent reads both and
     keeps one table partitioned by batch ID, which Faust can only do for co-partitioned topics.
     """
+    retention = {"retention.ms": str(requests_retention_ms)}
     wanted = [
         NewTopic(
             name=f"{names.prefix}.{spec.role}",
             num_partitions=partitions,
             replication_factor=1,
-            topic_configs=dict(spec.config),
+            topic_configs={**spec.config, **(retention if spec.role == "requests" else {})},
         )
         for spec in TOPIC_SPECS
     ]
@@ -133,6 +140,19 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         await _create_missing(admin, wanted, existing)
         await _warn_about_small_message_limits(admin, names, existing)
+        if names.requests in existing:
+            await _warn_about_other_retention(admin, names.requests, requests_retention_ms)
+
+
+async def ensure_configured_topics(settings: Settings) -> None:
+    """ensure_topics with what the settings say (prefix, partitions, login, retention)."""
+    await ensure_topics(
+        settings.kafka_bootstrap,
+        TopicNames(settings.topic_prefix),
+        settings.partitions,
+        KafkaSecurity.from_settings(settings),
+        settings.requests_retention_s * 1000,
+    )
 
 
 def changelog_topic(group_id: str, table: str) -> str:
@@ -227,6 +247,23 @@ async def _warn_about_small_message_limits(
             limit,
             topic,
             MAX_MESSAGE_BYTES,
+            extra={"topic": topic},
+        )
+
+
+async def _warn_about_other_retention(
+    admin: AIOKafkaAdminClient, topic: str, wanted_ms: int
+) -> None:
+    # As above: an existing topic keeps its config; say once how to give it the setting's.
+    found = (await read_topic_config(admin, [topic], "retention.ms")).get(topic)
+    if found is not None and int(found) != wanted_ms:
+        log.warning(
+            "topic keeps records %s ms, not BATCHLINE_REQUESTS_RETENTION_S; replays reach back "
+            "that long. Change it with kafka-configs.sh --alter --entity-type topics "
+            "--entity-name %s --add-config retention.ms=%d",
+            found,
+            topic,
+            wanted_ms,
             extra={"topic": topic},
         )
 

@@ -24,8 +24,7 @@ from streams.app import TABLES, worker_data_dir, worker_group_id
 from streams.errors import TopicCreationFailed
 from streams.resources import WorkerResources
 from streams.topics import (
-    TopicNames,
-    ensure_topics,
+    ensure_configured_topics,
     ensure_worker_topics,
     wait_for_group_coordinator,
 )
@@ -69,10 +68,9 @@ def _log_stack(kind: str, name: str, frames: Iterable[tuple[FrameType, int]]) ->
 
 
 async def _prepare_kafka(settings: Settings) -> None:
-    names = TopicNames(settings.topic_prefix)
     group_id = worker_group_id(settings)
     bootstrap, security = settings.kafka_bootstrap, KafkaSecurity.from_settings(settings)
-    await ensure_topics(bootstrap, names, settings.partitions, security)
+    await ensure_configured_topics(settings)
     await ensure_worker_topics(bootstrap, group_id, TABLES, settings.partitions, security)
     await wait_for_group_coordinator(bootstrap, group_id, security=security)
 

@@ -14,6 +14,7 @@ from api import submission
 from api.body import parse_json, read_body, require_json, validate_model
 from api.deps import Caller, State
 from api.errors import ApiError
+from api.replay import replay
 from api.state import ApiState
 from api.views import owned_batch, status_from_record
 from schemas import jsonio
@@ -27,6 +28,7 @@ from schemas.http import (
     CancelResult,
     ErrorBody,
     ErrorsPage,
+    ReplayRequest,
     ResultsPage,
 )
 from streams.errors import KafkaUnavailable
@@ -119,7 +121,8 @@ async def create_batch(
 )
 async def read_batch(batch_id: str, state: State, caller: Caller) -> BatchStatus:
     """Get the status of a batch processing job."""
-    return status_from_record(await owned_batch(state, caller, batch_id))
+    batch = await owned_batch(state, caller, batch_id)
+    return status_from_record(batch, await state.store.replay_of(batch_id))
 
 
 @router.get(
@@ -233,6 +236,34 @@ async def cancel_batch(batch_id: str, state: State, caller: Caller) -> Response:
         raise _already_finished(batch_id, event.status)
     body = CancelResult(status="cancelled", message="Batch processing job cancelled successfully")
     return JSONResponse(body.model_dump())
+
+
+@router.post(
+    "/batch/{batch_id}/replay",
+    operation_id="replay_batch",
+    response_model=BatchAccepted,
+    status_code=202,
+    responses={
+        409: {"model": ErrorBody, "description": "The batch cannot be replayed"},
+        410: {"model": ErrorBody, "description": "The batch's input has aged out of Kafka"},
+        **ERRORS,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": ReplayRequest.model_json_schema()}},
+        }
+    },
+)
+async def replay_batch(batch_id: str, request: Request, state: State, caller: Caller) -> Response:
+    """Run a past batch's input again, as a new batch, optionally through another pipeline."""
+    original = await owned_batch(state, caller, batch_id)
+    raw = await read_body(request, state.settings.max_body_bytes)
+    pipeline = None
+    if raw.strip():
+        require_json(request)
+        pipeline = validate_model(ReplayRequest, parse_json(raw)).pipeline
+    return await replay(state, caller, original, pipeline)
 
 
 def _already_finished(batch_id: str, status: str) -> ApiError:

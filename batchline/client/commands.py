@@ -63,7 +63,7 @@ def stdout_console() -> Console:
     return console
 
 
-def _fail(message: str, code: int) -> typer.Exit:
+def fail(message: str, code: int) -> typer.Exit:
     typer.echo(f"batchline: {message}", err=True)
     return typer.Exit(code)
 
@@ -74,7 +74,7 @@ def reported() -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+        raise fail(str(exc), exc.exit_code) from None
 
 
 def submit(
@@ -113,7 +113,7 @@ def submit(
     """Submit a file of items as one batch; prints the batch id (last line of stdout)."""
     err = stderr_console()
     if timeout is not None and not wait:
-        raise _fail("--timeout goes with --wait", 2)
+        raise fail("--timeout goes with --wait", 2)
     with reported():
         items = read_items(file, input_format, sys.stdin.buffer if file == STDIN else None)
         with BatchlineClient(url, api_key) as client:
@@ -134,12 +134,12 @@ def submit(
             except WaitTimedOut as exc:
                 state = exc.status.get("status")
                 now = f"is {state} and " if state else ""
-                raise _fail(
+                raise fail(
                     f"stopped waiting after {timeout:g} s; {batch_id} {now}goes on on the server",
                     TIMED_OUT_EXIT,
                 ) from None
             except KeyboardInterrupt:
-                raise _fail(
+                raise fail(
                     f"stopped waiting; {batch_id} goes on on the server "
                     f"(`batchline cancel {batch_id}` stops it)",
                     INTERRUPTED_EXIT,

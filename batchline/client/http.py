@@ -112,6 +112,17 @@ class BatchlineClient:
     def cancel(self, batch_id: str) -> dict[str, Any]:
         return self._json(self._http.build_request("POST", f"{_batch_path(batch_id)}/cancel"))
 
+    def replay(self, batch_id: str, pipeline: str | None = None) -> dict[str, Any]:
+        """POST .../replay: a 202 {batch_id, status} of the new batch."""
+        body = {} if pipeline is None else {"pipeline": pipeline}
+        request = self._http.build_request(
+            "POST",
+            f"{_batch_path(batch_id)}/replay",
+            content=jsonio.dumps(body),
+            headers={"Content-Type": JSON},
+        )
+        return self._json(request)
+
     def batches(self, offset: int = 0, limit: int = 50) -> dict[str, Any]:
         params = {"offset": offset, "limit": limit}
         return self._json(self._http.build_request("GET", BATCHES_PATH, params=params))

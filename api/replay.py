@@ -1,0 +1,187 @@
+"""Replaying a batch: its input is read back from the requests topic, where the API published it,
+and published again as a new batch. The client never sends the data again.
+
+What is read back is verified as a worker verifies it (the API's signature, the batch ID and the
+chunk index each location should hold) before any of it goes anywhere. Input that has aged out
+of the topic (``retention.ms`` of ``<prefix>.requests``) answers 410 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from api.errors import ApiError
+from api.limits import MAX_UNFINISHED_BATCHES
+from api.state import ApiState
+from api.submission import (
+    RETRY_AFTER_S,
+    accepted,
+    new_batch_id,
+    publish,
+    resolve_pipeline,
+    too_many_unfinished,
+)
+from batchline.kafka_security import KafkaSecurity
+from schemas import jsonio
+from schemas.events import ChunkEvent, decode
+from store import ApiKeyRecord, BatchRecord, NewBatch, TooManyUnfinished
+from streams.signing import Headers, has_valid_signature
+from streams.topics import MAX_MESSAGE_BYTES
+
+log = logging.getLogger(__name__)
+READ_TIMEOUT_S = 10.0
+Location = tuple[int, int]  # (partition, offset)
+
+
+class InputExpired(Exception):
+    """Part of the batch's input is older than the requests topic keeps."""
+
+
+class InputUnverifiable(Exception):
+    """What sits where the batch's input was published is not that input."""
+
+
+async def replay(
+    state: ApiState, caller: ApiKeyRecord, original: BatchRecord, pipeline_ref: str | None
+) -> JSONResponse:
+    pipeline = resolve_pipeline(state, pipeline_ref or original.pipeline_ref)
+    locations = await state.store.chunk_locations(original.batch_id, range(original.chunk_count))
+    if len(locations) != original.chunk_count:
+        raise ApiError(
+            409,
+            "not_replayable",
+            "Only a batch submitted over the API can be replayed: the place of its input on "
+            "the requests topic is recorded as it is published",
+            {"batch_id": original.batch_id},
+        )
+    items = await _read_input(state, original, locations)
+    new = NewBatch(
+        batch_id=new_batch_id(),
+        owner_key_id=caller.key_id,
+        pipeline_ref=pipeline.ref,
+        on_invalid=original.on_invalid,
+        total=original.total,
+        chunk_count=original.chunk_count,
+        batch_size=original.batch_size,
+        parallel=original.parallel,
+        created_at=datetime.now(UTC),
+        metadata=original.metadata,
+    )
+    try:
+        record = await state.store.insert_batch(new, max_unfinished=MAX_UNFINISHED_BATCHES)
+    except TooManyUnfinished:
+        raise too_many_unfinished() from None
+    await state.store.record_replay(record.batch_id, original.batch_id)
+    placed = await publish(state, record, items, pipeline, original.on_invalid)
+    await state.store.record_chunk_locations(record.batch_id, placed)
+    state.metrics.processed.labels(stage="accepted").inc(record.total)
+    log.info(
+        "batch replayed",
+        extra={"batch_id": record.batch_id, "replay_of": original.batch_id, "items": record.total},
+    )
+    return accepted(record)
+
+
+async def _read_input(
+    state: ApiState, original: BatchRecord, locations: dict[int, Location]
+) -> list[Any]:
+    settings = state.settings
+    try:
+        messages = await read_messages(
+            settings.kafka_bootstrap,
+            KafkaSecurity.from_settings(settings),
+            state.topics.requests,
+            locations,
+        )
+        secret = settings.chunk_secret.get_secret_value().encode()
+        return verified_items(secret, original, messages)
+    except InputExpired:
+        raise ApiError(
+            410,
+            "input_expired",
+            "The batch's input is older than the requests topic keeps, so it cannot be "
+            "replayed; submit the data again",
+            {"batch_id": original.batch_id},
+        ) from None
+    except InputUnverifiable:
+        log.warning("replay input failed verification", extra={"batch_id": original.batch_id})
+        raise ApiError(
+            409,
+            "not_replayable",
+            "The batch's input on the requests topic could not be verified; submit it again",
+            {"batch_id": original.batch_id},
+        ) from None
+    except (KafkaError, OSError, TimeoutError):
+        raise ApiError(
+            503,
+            "service_unavailable",
+            "Kafka is unreachable; retry later",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        ) from None
+
+
+async def read_messages(
+    bootstrap: str, security: KafkaSecurity, topic: str, locations: dict[int, Location]
+) -> dict[int, tuple[bytes | None, bytes, Headers]]:
+    """(key, value, headers) of the record at each location, by chunk index."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        **security.client_options(),
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+        fetch_max_bytes=MAX_MESSAGE_BYTES,
+    )
+    await consumer.start()
+    try:
+        partitions = sorted({TopicPartition(topic, part) for part, _ in locations.values()})
+        consumer.assign(partitions)
+        first_kept = await consumer.beginning_offsets(partitions)
+        if any(offset < first_kept[TopicPartition(topic, p)] for p, offset in locations.values()):
+            raise InputExpired
+        found: dict[int, tuple[bytes | None, bytes, Headers]] = {}
+        for index, (part, offset) in sorted(locations.items(), key=lambda item: item[1]):
+            tp = TopicPartition(topic, part)
+            consumer.seek(tp, offset)
+            record = await asyncio.wait_for(consumer.getone(tp), READ_TIMEOUT_S)
+            if record.offset != offset or record.value is None:
+                raise InputUnverifiable
+            found[index] = (record.key, record.value, tuple(record.headers or ()))
+        return found
+    finally:
+        await consumer.stop()
+
+
+def verified_items(
+    secret: bytes,
+    original: BatchRecord,
+    messages: dict[int, tuple[bytes | None, bytes, Headers]],
+) -> list[Any]:
+    """The batch's items in row order, from chunk messages the API signed for this batch."""
+    items: list[Any] = []
+    for index in range(original.chunk_count):
+        key, value, headers = messages[index]
+        if not has_valid_signature(secret, key, value, headers):
+            raise InputUnverifiable
+        try:
+            chunk = decode(ChunkEvent, value)
+        except (jsonio.JSONDecodeError, ValidationError):
+            raise InputUnverifiable from None
+        if (chunk.batch_id, chunk.chunk_index, chunk.first_row) != (
+            original.batch_id,
+            index,
+            len(items),
+        ):
+            raise InputUnverifiable
+        items.extend(chunk.items)
+    if len(items) != original.total:
+        raise InputUnverifiable
+    return items
