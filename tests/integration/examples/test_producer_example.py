@@ -112,6 +112,8 @@ async def test_the_example_producers_batch_is_its_keys_alone_and_cannot_be_writt
             kafka_bootstrap, topics.dead_letters, lambda found: len(found) >= 1, 60
         )
         after = jsonio.loads(owner.get(f"{BATCH_PATH}/{batch_id}/results").content)
+        # Its input's place on the topic is not recorded (no API published it): not replayable.
+        not_replayable = owner.post(f"{BATCH_PATH}/{batch_id}/replay")
 
     assert len(page["results"]) == COUNT
     first = page["results"][0]
@@ -120,6 +122,7 @@ async def test_the_example_producers_batch_is_its_keys_alone_and_cannot_be_writt
     assert batch_id in [batch["batch_id"] for batch in listed["batches"]]
     assert [decode(DeadLetterEvent, value).code for _, value in letters] == ["bad_signature"]
     assert after == page
+    assert (not_replayable.status_code, not_replayable.json()["error"]) == (409, "not_replayable")
 
     shown = batchline_cli("status", batch_id, "--url", url, "--api-key", stack.api_key)
     assert shown.returncode == 0 and "completed" in shown.stdout, shown

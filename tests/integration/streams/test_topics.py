@@ -76,6 +76,27 @@ async def test_a_requests_topic_made_elsewhere_with_kafkas_stock_limit_is_report
     assert await topic_partitions(kafka_bootstrap, names.results) == [0, 1]
 
 
+async def test_the_requests_topic_keeps_records_as_long_as_the_setting_says(
+    kafka_bootstrap: str, topic_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    names = TopicNames(topic_prefix)
+    hour_ms = 3_600_000
+    await ensure_topics(kafka_bootstrap, names, 1, requests_retention_ms=hour_ms)
+    retention = await _config(kafka_bootstrap, [names.requests, names.results], "retention.ms")
+    assert retention == {names.requests: str(hour_ms), names.results: str(7 * 24 * hour_ms)}
+
+    # A later start with another setting leaves the topic as it is, and says how to change it.
+    with caplog.at_level(logging.WARNING, logger="streams.topics"):
+        await ensure_topics(kafka_bootstrap, names, 1, requests_retention_ms=2 * hour_ms)
+    [warning] = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert f"--entity-name {names.requests} --add-config retention.ms={2 * hour_ms}" in (
+        warning.getMessage()
+    )
+    assert (await _config(kafka_bootstrap, [names.requests], "retention.ms")) == {
+        names.requests: str(hour_ms)
+    }
+
+
 async def test_topics_the_broker_refuses_raise_with_its_reason(kafka_bootstrap: str) -> None:
     # Kafka refuses names with spaces (InvalidTopicException); the answer carries an error code
     # per topic instead of raising, which used to pass unnoticed.
