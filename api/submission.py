@@ -19,7 +19,7 @@ from api.limits import MAX_UNFINISHED_BATCHES
 from api.state import ApiState
 from batchline.metrics import Metrics
 from schemas import jsonio
-from schemas.events import BatchStatusEvent
+from schemas.events import BatchQueuedEvent, BatchStatusEvent, ChunkFailedEvent
 from schemas.http import MAX_ITEMS, BatchAccepted, BatchCreate, BatchResult
 from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch, TooManyUnfinished
 from streams.chunking import chunk_count, iter_chunks
@@ -244,9 +244,15 @@ async def publish(
             # Publishing first would let the broker auto-create the topic with its own
             # partition count, which the workers' tables would then refuse.
             await _ensure_topics(state)
+        # Acknowledged before any chunk goes out: the progress agent reads it before any of the
+        # batch's progress, so `queued` comes first on the status topic.
+        queued = BatchQueuedEvent(batch_id=batch.batch_id, at=batch.created_at)
+        await state.publisher.send_all(
+            state.topics.progress, [(batch.batch_id.encode(), queued.to_bytes(), [])]
+        )
         placed = await state.publisher.send_all(state.topics.requests, messages)
     except KafkaUnavailable as exc:
-        await state.store.abandon_batch(batch.batch_id, "Kafka was unavailable at submission")
+        await _abandon(state, batch, "Kafka was unavailable at submission")
         raise ApiError(
             503,
             "service_unavailable",
@@ -254,7 +260,7 @@ async def publish(
             headers={"Retry-After": str(RETRY_AFTER_S)},
         ) from None
     except ChunkTooLarge as exc:
-        await state.store.abandon_batch(batch.batch_id, "A chunk was over the message size limit")
+        await _abandon(state, batch, "A chunk was over the message size limit")
         raise ApiError(
             413,
             "payload_too_large",
@@ -266,6 +272,20 @@ async def publish(
         extra={"batch_id": batch.batch_id, "items": batch.total, "chunks": batch.chunk_count},
     )
     return placed
+
+
+async def _abandon(state: ApiState, batch: BatchRecord, reason: str) -> None:
+    """Fails a batch whose chunks could not all be published. Its `queued` may already be on
+    the status topic: a chunk_failed on the progress topic has the progress agent repeat the
+    final state there (when Kafka is reachable at all)."""
+    await state.store.abandon_batch(batch.batch_id, reason)
+    failed = ChunkFailedEvent(batch_id=batch.batch_id, reason=reason, at=datetime.now(UTC))
+    try:
+        await state.publisher.send_all(
+            state.topics.progress, [(batch.batch_id.encode(), failed.to_bytes(), [])]
+        )
+    except (KafkaUnavailable, ChunkTooLarge):
+        log.warning("abandoned batch not announced", extra={"batch_id": batch.batch_id})
 
 
 async def _ensure_topics(state: ApiState) -> None:

@@ -9,9 +9,9 @@ batches through this module.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from batchline.metrics import Metrics
 from schemas.events import BatchStatusEvent
@@ -91,6 +91,23 @@ class BatchFinisher:
         if batch is not None:
             await self._send_status(batch, chunks_done)
         return batch
+
+    def live_status(
+        self, batch_id: str, status: str, state: Mapping[str, Any], now: float
+    ) -> Outgoing:
+        """The ``queued`` or ``processing`` event of a running batch, from its table state."""
+        event = BatchStatusEvent(
+            batch_id=batch_id,
+            status=status,
+            total=state["total"],
+            processed=state["processed"],
+            filtered=state["filtered"],
+            invalid=state["invalid"],
+            chunks_done=state["done"],
+            chunk_count=state["chunk_count"],
+            at=datetime.fromtimestamp(now, UTC),
+        )
+        return Outgoing(self._status_topic, batch_id.encode(), event.to_bytes())
 
     async def _send_status(self, batch: BatchRecord, chunks_done: int | None) -> None:
         if not batch.finished:

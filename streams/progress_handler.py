@@ -11,6 +11,7 @@ projection: live counts once per group, the final state when the batch ends.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -19,21 +20,31 @@ from pydantic import ValidationError
 
 from batchline.metrics import Metrics
 from schemas import jsonio
-from schemas.events import CancelCommand, ChunkCounts, ChunkFailedEvent, ChunksDoneEvent, decode
+from schemas.events import (
+    BatchQueuedEvent,
+    CancelCommand,
+    ChunkCounts,
+    ChunkFailedEvent,
+    ChunksDoneEvent,
+    decode,
+)
 from store import BatchRecord
 from streams.admission import DeadLetterCode
 from streams.dead_letters import DeadLetter, SourceMessage, dead_letter_message
 from streams.finishing import BatchFinisher, final_status
-from streams.outputs import Outputs
+from streams.outputs import Outgoing, Outputs
 from streams.retry import GaveUp, retry_transient
 
 log = logging.getLogger(__name__)
-ProgressEvent = ChunksDoneEvent | ChunkFailedEvent | CancelCommand
+ProgressEvent = ChunksDoneEvent | ChunkFailedEvent | CancelCommand | BatchQueuedEvent
 _KINDS: dict[str, type[ProgressEvent]] = {
     "chunks_done": ChunksDoneEvent,
     "chunk_failed": ChunkFailedEvent,
     "cancel": CancelCommand,
+    "batch_queued": BatchQueuedEvent,
 }
+# A running batch's counts go to the status topic at most this often.
+PROCESSING_EVERY_S = 1.0
 
 
 class ProgressStore(Protocol):
@@ -53,6 +64,8 @@ def new_state(batch: BatchRecord) -> dict[str, Any]:
         "filtered": 0,
         "invalid": 0,
         "marks": "0",
+        # When the counts last went to the status topic (epoch seconds; 0: never).
+        "announced_at": 0.0,
     }
 
 
@@ -121,6 +134,8 @@ class ProgressHandler:
         self._outputs = outputs
         self._dead_letter_topic = dead_letter_topic
         self._metrics = metrics
+        # The group's queued and processing events, sent together once it is applied.
+        self._live: list[Outgoing] = []
 
     async def handle_group(
         self, messages: Sequence[SourceMessage], focus: Callable[[str], bool] = lambda _: True
@@ -146,6 +161,7 @@ class ProgressHandler:
                 by_batch.setdefault(event.batch_id, []).append((message, event))
         decisions: dict[str, str] = {}
         live: list[tuple[str, int, int, int]] = []
+        now = time.time()
         for batch_id, sourced in by_batch.items():
             if not focus(batch_id):
                 letters.extend(_refusals(sourced, DeadLetterCode.KEY_MISMATCH))
@@ -153,7 +169,7 @@ class ProgressHandler:
                 continue
             events = [event for _, event in sourced]
             try:
-                decision, state = await self._apply(batch_id, events)
+                decision, state = await self._apply(batch_id, events, now)
             except GaveUp:
                 # The store stayed away; the table is untouched, and the reconciler counts
                 # this batch's stored chunks again once it is back.
@@ -171,9 +187,20 @@ class ProgressHandler:
                 self._metrics.store_transactions.labels(kind="progress").inc()
             except GaveUp:
                 log.warning("live counts not recorded", extra={"batches": len(live)})
+        await self._send_live_statuses()
         if letters:
             await self._send_dead_letters(letters)
         return decisions
+
+    async def _send_live_statuses(self) -> None:
+        statuses, self._live = self._live, []
+        if not statuses:
+            return
+        try:
+            await retry_transient("send live statuses", lambda: self._outputs.send(statuses))
+        except GaveUp:
+            # Progress only: the final state still goes out when the batch ends.
+            log.warning("live statuses not sent", extra={"count": len(statuses)})
 
     async def _send_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         now = datetime.now(UTC)
@@ -186,9 +213,13 @@ class ProgressHandler:
             log.warning("dead letters not sent", extra={"count": len(outgoing)})
 
     async def _apply(
-        self, batch_id: str, events: list[ProgressEvent]
+        self, batch_id: str, events: list[ProgressEvent], now: float
     ) -> tuple[str, dict[str, Any] | None]:
         key = batch_id.encode()
+        queued = any(isinstance(event, BatchQueuedEvent) for event in events)
+        changes: list[ChunksDoneEvent | ChunkFailedEvent | CancelCommand] = [
+            event for event in events if not isinstance(event, BatchQueuedEvent)
+        ]
         state: dict[str, Any] | None = self._table.get(key)
         if state is None:
             # Not in the table: a batch whose first chunks these are, or a finished one whose
@@ -197,15 +228,26 @@ class ProgressHandler:
             if batch is None:
                 return "unknown", None
             state = new_state(batch)
+            if batch.status == "queued":
+                if queued:
+                    # Believed only while the store says so: a replayed or forged message can
+                    # never move a batch's latest state on the status topic back to queued.
+                    self._live.append(self._finisher.live_status(batch_id, "queued", state, now))
+                if not changes:
+                    return "queued", None
+        elif not changes:
+            return "ignored", None  # queued again, for a batch already under way
         if state["status"] != "processing":
-            if any(isinstance(event, CancelCommand) for event in events):
-                # Already final: repeat its status so that a waiting cancel learns why (409).
+            if queued or any(isinstance(e, CancelCommand | ChunkFailedEvent) for e in changes):
+                # Already final: repeat its status, so that a waiting cancel learns why (409),
+                # and a batch the API gave up on after announcing it queued ends there too.
+                await self._send_live_statuses()
                 await self._finisher.announce(batch_id)
                 return "refused", None
             return "ignored", None
         # In arrival order: whatever ends the batch first wins, and what follows it in the
         # group finds the batch final (as it would in a later group).
-        for event in events:
+        for event in changes:
             if isinstance(event, CancelCommand):
                 return await self._end(batch_id, state, "cancelled", None), None
             if isinstance(event, ChunkFailedEvent):
@@ -214,12 +256,17 @@ class ProgressHandler:
             if state["done"] >= state["chunk_count"]:
                 status, reason = final_status(state["on_invalid"], state["invalid"])
                 return await self._end(batch_id, state, status, reason), None
+        if now - state.get("announced_at", 0.0) >= PROCESSING_EVERY_S:
+            self._live.append(self._finisher.live_status(batch_id, "processing", state, now))
+            state = {**state, "announced_at": now}
         self._table[key] = state
         return "counted", state
 
     async def _end(
         self, batch_id: str, state: dict[str, Any], status: str, reason: str | None
     ) -> str:
+        # A queued or processing event still waiting must not land after the final one.
+        await self._send_live_statuses()
         counts = (state["processed"], state["filtered"], state["invalid"])
         counted = counted_chunks(state) if status == "cancelled" else None
         stored = await self._finisher.finish(

@@ -100,20 +100,31 @@ async def read_topic(
 async def final_status(
     bootstrap: str, topic: str, batch_id: str, timeout_s: float = 180.0
 ) -> BatchStatusEvent | None:
-    def finished(messages: list[tuple[bytes | None, bytes]]) -> bool:
-        return any(key == batch_id.encode() for key, _ in messages)
+    """The batch's final status event (queued and processing ones come before it)."""
+    events = await status_events(bootstrap, topic, batch_id, timeout_s)
+    return events[-1] if events and events[-1].status in FINAL_STATUSES else None
 
-    messages = await read_topic(bootstrap, topic, finished, timeout_s)
-    events = [
-        decode(BatchStatusEvent, value) for key, value in messages if key == batch_id.encode()
-    ]
-    return events[-1] if events else None
+
+async def status_events(
+    bootstrap: str, topic: str, batch_id: str, timeout_s: float = 180.0
+) -> list[BatchStatusEvent]:
+    """Every status event of the batch, in topic order, up to its final one."""
+
+    def of_batch(messages: list[tuple[bytes | None, bytes]]) -> list[BatchStatusEvent]:
+        key = batch_id.encode()
+        return [decode(BatchStatusEvent, value) for k, value in messages if k == key]
+
+    def finished(messages: list[tuple[bytes | None, bytes]]) -> bool:
+        return any(event.status in FINAL_STATUSES for event in of_batch(messages))
+
+    return of_batch(await read_topic(bootstrap, topic, finished, timeout_s))
 
 
 def loads(value: bytes) -> Any:
     return jsonio.loads(value)
 
 
+FINAL_STATUSES = frozenset({"completed", "cancelled", "failed"})
 # Kafka's stock limit; the brokers Batchline starts default to streams.topics.MAX_MESSAGE_BYTES.
 KAFKA_STOCK_MESSAGE_BYTES = "1048588"
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from batchline.metrics import Metrics
 from schemas.events import (
+    BatchQueuedEvent,
     BatchStatusEvent,
     CancelCommand,
     ChunkCounts,
@@ -196,11 +198,16 @@ async def test_batch_with_every_chunk_counted_is_completed_and_announced(
         1,
         0,
     )
-    [status] = statuses(outputs)
+    processing, status = statuses(outputs)  # the first group's counts, then the end
+    assert (processing.status, processing.processed, processing.chunks_done) == (
+        "processing",
+        7,
+        2,
+    )
     assert (status.batch_id, status.status, status.total) == ("b1", "completed", 10)
     assert (status.processed, status.filtered, status.invalid) == (9, 1, 0)
     assert (status.chunks_done, status.chunk_count, status.reason) == (3, 3, None)
-    assert [m.key for m in outputs.on(TOPICS.status)] == [KEY]
+    assert [m.key for m in outputs.on(TOPICS.status)] == [KEY, KEY]
     assert KEY not in table
     assert len(store.progress_calls) == 1  # the first group's live counts only
 
@@ -261,7 +268,7 @@ async def test_cancel_ends_the_batch_and_later_progress_is_ignored(
     assert store.counted_at_end == {"b1": {0}}
     assert store.batches["b1"].status == "cancelled"
     assert KEY not in table
-    assert [s.status for s in statuses(outputs)] == ["cancelled"]
+    assert [s.status for s in statuses(outputs)] == ["processing", "cancelled"]
 
     assert await progress.handle_group(on_topic([done((1, 4, 0, 0), (2, 2, 0, 0))])) == {
         "b1": "ignored"
@@ -321,7 +328,8 @@ async def test_chunk_failed_fails_the_batch_with_its_reason(
     assert decisions == {"b1": "failed"}
     assert store.finish_calls == [("b1", "failed", 4, 0, 0, "The results store refused the chunk")]
     assert KEY not in table
-    [status] = statuses(outputs)
+    assert [s.status for s in statuses(outputs)] == ["processing", "failed"]
+    status = statuses(outputs)[-1]
     assert (status.status, status.reason) == ("failed", "The results store refused the chunk")
 
 
@@ -435,6 +443,7 @@ def test_new_state_of_a_queued_batch_is_processing_with_nothing_counted() -> Non
         "filtered": 0,
         "invalid": 0,
         "marks": "0",
+        "announced_at": 0.0,
     }
 
 
@@ -475,3 +484,98 @@ def test_count_chunks_handles_chunk_indexes_beyond_64_bits() -> None:
 )
 def test_final_status(on_invalid: str, invalid: int, expected: tuple[str, str | None]) -> None:
     assert final_status(on_invalid, invalid) == expected
+
+
+# queued and processing on the status topic
+
+
+def queued(batch_id: str = "b1") -> bytes:
+    return BatchQueuedEvent(batch_id=batch_id, at=AT).to_bytes()
+
+
+async def test_a_queued_batch_is_announced_queued_without_touching_the_table(
+    progress: ProgressHandler, store: FakeStore, table: CountingTable, outputs: FakeOutputs
+) -> None:
+    add_batch(store, status="queued")
+
+    assert await progress.handle_group(on_topic([queued()])) == {"b1": "queued"}
+
+    [status] = statuses(outputs)
+    assert (status.status, status.total, status.chunk_count, status.processed) == (
+        "queued",
+        10,
+        3,
+        0,
+    )
+    assert table.writes == 0 and store.progress_calls == []
+
+
+async def test_queued_processing_and_the_end_go_out_in_that_order(
+    progress: ProgressHandler, store: FakeStore, outputs: FakeOutputs
+) -> None:
+    add_batch(store, status="queued")
+
+    await progress.handle_group(on_topic([queued(), done((0, 4, 0, 0))]))
+    await progress.handle_group(on_topic([done((1, 4, 0, 0), (2, 2, 0, 0))]))
+
+    assert [(s.status, s.processed) for s in statuses(outputs)] == [
+        ("queued", 0),
+        ("processing", 4),
+        ("completed", 10),
+    ]
+
+
+async def test_a_one_chunk_batch_is_queued_then_completed_in_one_group(
+    progress: ProgressHandler, store: FakeStore, outputs: FakeOutputs
+) -> None:
+    store.add(new_batch(batch_id="b1", total=2, chunk_count=1, batch_size=2), status="queued")
+
+    await progress.handle_group(on_topic([queued(), done((0, 2, 0, 0))]))
+
+    assert [s.status for s in statuses(outputs)] == ["queued", "completed"]
+
+
+async def test_processing_goes_out_at_most_once_a_second(
+    progress: ProgressHandler,
+    store: FakeStore,
+    outputs: FakeOutputs,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = iter([1000.0, 1000.5, 1001.0])
+    # The handler's own reference to the time module only: logging reads the real clock.
+    monkeypatch.setattr("streams.progress_handler.time", SimpleNamespace(time=lambda: next(clock)))
+    store.add(new_batch(batch_id="b1", total=40, chunk_count=4, batch_size=10))
+
+    for index in range(3):
+        await progress.handle_group(on_topic([done((index, 10, 0, 0))]))
+
+    # At 1000.0 (the first counts) and 1001.0; not at 1000.5.
+    assert [(s.status, s.processed) for s in statuses(outputs)] == [
+        ("processing", 10),
+        ("processing", 30),
+    ]
+
+
+@pytest.mark.parametrize("final", ["completed", "failed"])
+async def test_a_queued_message_for_a_finished_batch_repeats_its_end_never_queued(
+    progress: ProgressHandler, store: FakeStore, outputs: FakeOutputs, final: str
+) -> None:
+    """A forged or replayed message, or a batch the API gave up on after announcing it."""
+    add_batch(store, status=final)
+
+    assert await progress.handle_group(on_topic([queued()])) == {"b1": "refused"}
+
+    assert [s.status for s in statuses(outputs)] == [final]
+
+
+async def test_a_queued_message_for_a_running_batch_changes_nothing(
+    progress: ProgressHandler, store: FakeStore, table: CountingTable, outputs: FakeOutputs
+) -> None:
+    add_batch(store)
+    await progress.handle_group(on_topic([done((0, 4, 0, 0))]))
+    outputs.sent.clear()
+    writes = table.writes
+
+    assert await progress.handle_group(on_topic([queued()])) == {"b1": "ignored"}
+
+    assert statuses(outputs) == [] and table.writes == writes
