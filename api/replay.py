@@ -93,32 +93,37 @@ async def replay(
 async def _read_input(
     state: ApiState, original: BatchRecord, locations: dict[int, Location]
 ) -> list[Any]:
+    secret = state.settings.chunk_secret.get_secret_value().encode()
+    messages = await read_published(state, original, locations)
+    try:
+        return verified_items(secret, original, messages)
+    except InputUnverifiable:
+        raise _unverifiable(original) from None
+
+
+async def read_published(
+    state: ApiState, batch: BatchRecord, locations: dict[int, Location]
+) -> dict[int, tuple[bytes | None, bytes, Headers]]:
+    """The messages the API published at ``locations``, by chunk index; API errors for input
+    that aged out, that is not what was published, or a Kafka that does not answer."""
     settings = state.settings
     try:
-        messages = await read_messages(
+        return await read_messages(
             settings.kafka_bootstrap,
             KafkaSecurity.from_settings(settings),
             state.topics.requests,
             locations,
         )
-        secret = settings.chunk_secret.get_secret_value().encode()
-        return verified_items(secret, original, messages)
     except InputExpired:
         raise ApiError(
             410,
             "input_expired",
             "The batch's input is older than the requests topic keeps, so it cannot be "
-            "replayed; submit the data again",
-            {"batch_id": original.batch_id},
+            "run again; submit the data again",
+            {"batch_id": batch.batch_id},
         ) from None
     except InputUnverifiable:
-        log.warning("replay input failed verification", extra={"batch_id": original.batch_id})
-        raise ApiError(
-            409,
-            "not_replayable",
-            "The batch's input on the requests topic could not be verified; submit it again",
-            {"batch_id": original.batch_id},
-        ) from None
+        raise _unverifiable(batch) from None
     except (KafkaError, OSError, TimeoutError):
         raise ApiError(
             503,
@@ -126,6 +131,16 @@ async def _read_input(
             "Kafka is unreachable; retry later",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         ) from None
+
+
+def _unverifiable(batch: BatchRecord) -> ApiError:
+    log.warning("published input failed verification", extra={"batch_id": batch.batch_id})
+    return ApiError(
+        409,
+        "not_replayable",
+        "The batch's input on the requests topic could not be verified; submit it again",
+        {"batch_id": batch.batch_id},
+    )
 
 
 async def read_messages(
@@ -160,6 +175,23 @@ async def read_messages(
         await consumer.stop()
 
 
+def verified_chunk(
+    secret: bytes, batch: BatchRecord, index: int, message: tuple[bytes | None, bytes, Headers]
+) -> ChunkEvent:
+    """Chunk ``index`` of ``batch``, from a message the API signed for exactly that chunk."""
+    key, value, headers = message
+    if not has_valid_signature(secret, key, value, headers):
+        raise InputUnverifiable
+    try:
+        chunk = decode(ChunkEvent, value)
+    except (jsonio.JSONDecodeError, ValidationError):
+        raise InputUnverifiable from None
+    expected = (batch.batch_id, index, index * batch.batch_size)
+    if (chunk.batch_id, chunk.chunk_index, chunk.first_row) != expected:
+        raise InputUnverifiable
+    return chunk
+
+
 def verified_items(
     secret: bytes,
     original: BatchRecord,
@@ -168,20 +200,7 @@ def verified_items(
     """The batch's items in row order, from chunk messages the API signed for this batch."""
     items: list[Any] = []
     for index in range(original.chunk_count):
-        key, value, headers = messages[index]
-        if not has_valid_signature(secret, key, value, headers):
-            raise InputUnverifiable
-        try:
-            chunk = decode(ChunkEvent, value)
-        except (jsonio.JSONDecodeError, ValidationError):
-            raise InputUnverifiable from None
-        if (chunk.batch_id, chunk.chunk_index, chunk.first_row) != (
-            original.batch_id,
-            index,
-            len(items),
-        ):
-            raise InputUnverifiable
-        items.extend(chunk.items)
+        items.extend(verified_chunk(secret, original, index, messages[index]).items)
     if len(items) != original.total:
         raise InputUnverifiable
     return items

@@ -13,7 +13,7 @@ import typer
 
 from batchline.client.commands import register_client_commands
 from batchline.client.pipelines import pipelines_app
-from batchline.client.replay import replay
+from batchline.client.replay import replay, retry
 from batchline.errors import BatchlineError
 from batchline.keys import keys_app
 
@@ -30,6 +30,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(pipelines_app, name="pipelines")
 register_client_commands(app)
 app.command()(replay)
+app.command()(retry)
 
 
 def _fail(exc: Exception) -> None:

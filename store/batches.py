@@ -206,6 +206,22 @@ def abandon(conn: Connection, batch_id: str, reason: str, now: datetime) -> None
     conn.execute(stmt)
 
 
+def reopen(conn: Connection, batch_id: str, reason: str) -> bool:
+    """A failed batch runs again (a retry): processing, its end forgotten; only if it is still
+    failed with ``reason`` (a second retry, or anything else that moved it, finds it changed)."""
+    stmt = (
+        update(batches)
+        .where(
+            batches.c.batch_id == batch_id,
+            batches.c.status == BatchStatus.FAILED.value,
+            batches.c.reason == reason,
+        )
+        .values(status=BatchStatus.PROCESSING.value, reason=None, completed_at=None, duration=None)
+        .returning(batches.c.batch_id)
+    )
+    return conn.execute(stmt).first() is not None
+
+
 def delete_one(conn: Connection, batch_id: str) -> None:
     conn.execute(delete(batches).where(batches.c.batch_id == batch_id))
 

@@ -317,6 +317,10 @@ class ResultsStore:
         wanted = list(indexes)
         return await self._read(lambda conn: locations.find(conn, batch_id, wanted))
 
+    async def reopen_batch(self, batch_id: str, reason: str) -> bool:
+        """Failed with ``reason`` -> processing again, for a retry; False if it changed."""
+        return await self._write(lambda conn: batches.reopen(conn, batch_id, reason))
+
     async def record_replay(self, batch_id: str, replay_of: str) -> None:
         """Notes that ``batch_id`` re-runs the input of ``replay_of``."""
         await self._write(lambda conn: replays.record(conn, batch_id, replay_of))

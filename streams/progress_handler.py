@@ -28,7 +28,7 @@ from schemas.events import (
     ChunksDoneEvent,
     decode,
 )
-from store import BatchRecord
+from store import BatchRecord, stored_chunk_counts
 from streams.admission import DeadLetterCode
 from streams.dead_letters import DeadLetter, SourceMessage, dead_letter_message
 from streams.finishing import BatchFinisher, final_status
@@ -43,6 +43,8 @@ _KINDS: dict[str, type[ProgressEvent]] = {
     "cancel": CancelCommand,
     "batch_queued": BatchQueuedEvent,
 }
+# Chunk counts per progress message: the progress topic keeps Kafka's 1 MB message limit.
+COUNTS_PER_MESSAGE = 1_000
 # A running batch's counts go to the status topic at most this often.
 PROCESSING_EVERY_S = 1.0
 
@@ -84,6 +86,30 @@ def count_chunks(state: dict[str, Any], chunks: Iterable[ChunkCounts]) -> dict[s
         state["invalid"] += chunk.invalid
     state["marks"] = format(marks, "x")
     return state
+
+
+def stored_counts_events(
+    batch: BatchRecord, summaries: list[tuple[int, int, int]], now: datetime
+) -> list[ChunksDoneEvent]:
+    """Progress messages that count the batch's stored chunks (``chunk_summaries`` rows) again:
+    the table counts only those it has not counted, so sending them is always safe."""
+    counts = [
+        ChunkCounts(
+            chunk_index=c.chunk_index, processed=c.processed, filtered=c.filtered, invalid=c.invalid
+        )
+        for c in stored_chunk_counts(batch, summaries)
+    ]
+    return [
+        ChunksDoneEvent(
+            batch_id=batch.batch_id,
+            chunk_count=batch.chunk_count,
+            total=batch.total,
+            on_invalid=batch.on_invalid,
+            chunks=counts[start : start + COUNTS_PER_MESSAGE],
+            at=now,
+        )
+        for start in range(0, len(counts), COUNTS_PER_MESSAGE)
+    ]
 
 
 def counted_chunks(state: dict[str, Any]) -> list[int]:

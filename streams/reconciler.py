@@ -34,11 +34,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from batchline.metrics import Metrics
 from schemas import jsonio
-from schemas.events import ChunkCounts, ChunkFailedEvent, ChunksDoneEvent
-from store import BatchRecord, stored_chunk_counts
+from schemas.events import ChunkFailedEvent
+from store import BatchRecord
 from streams.dead_letters import SourceMessage
 from streams.finishing import BatchFinisher
 from streams.outputs import Outgoing, Outputs
+from streams.progress_handler import stored_counts_events
 from streams.topics import MAX_MESSAGE_BYTES, TopicNames, topic_partitions
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,6 @@ NEVER_PUBLISHED_REASON = "The batch was never fully published; submit it again"
 # How far before a batch's registration its chunks may have been produced (a producer's batch is
 # registered by the worker that transforms its first chunk, possibly long after).
 SCAN_MARGIN = timedelta(hours=1)
-# Chunk counts per progress message: the progress topic keeps Kafka's 1 MB message limit.
-COUNTS_PER_MESSAGE = 1_000
 DEFAULT_MISSING_AFTER_S = 600.0
 # Missing chunk indexes named in a batch's reason, at most.
 NAMED_MISSING = 20
@@ -160,36 +159,16 @@ class Reconciler:
     async def _reannounce(self, batch: BatchRecord) -> None:
         """Sends the stored chunks' counts to the progress table again; it counts only those it
         has not counted, and ends the batch once every chunk is in."""
-        counts = [
-            ChunkCounts(
-                chunk_index=c.chunk_index,
-                processed=c.processed,
-                filtered=c.filtered,
-                invalid=c.invalid,
-            )
-            for c in stored_chunk_counts(batch, await self.store.chunk_summaries(batch.batch_id))
-        ]
-        now = datetime.now(UTC)
-        messages = [
-            Outgoing(
-                self.topics.progress,
-                batch.batch_id.encode(),
-                ChunksDoneEvent(
-                    batch_id=batch.batch_id,
-                    chunk_count=batch.chunk_count,
-                    total=batch.total,
-                    on_invalid=batch.on_invalid,
-                    chunks=counts[start : start + COUNTS_PER_MESSAGE],
-                    at=now,
-                ).to_bytes(),
-            )
-            for start in range(0, len(counts), COUNTS_PER_MESSAGE)
-        ]
-        await self.outputs.send(messages)
+        summaries = await self.store.chunk_summaries(batch.batch_id)
+        events = stored_counts_events(batch, summaries, datetime.now(UTC))
+        key = batch.batch_id.encode()
+        await self.outputs.send(
+            [Outgoing(self.topics.progress, key, event.to_bytes()) for event in events]
+        )
         self.metrics.reconciler_repairs.labels(action="reannounced").inc()
         log.warning(
             "reconciler counts stored chunks again",
-            extra={"batch_id": batch.batch_id, "chunks": len(counts)},
+            extra={"batch_id": batch.batch_id, "chunks": len(summaries)},
         )
 
     def _reader(self) -> AIOKafkaConsumer:

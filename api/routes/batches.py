@@ -15,6 +15,7 @@ from api.body import parse_json, read_body, require_json, validate_model
 from api.deps import Caller, State
 from api.errors import ApiError
 from api.replay import replay
+from api.retry import retry
 from api.state import ApiState
 from api.views import owned_batch, status_from_record
 from schemas import jsonio
@@ -264,6 +265,23 @@ async def replay_batch(batch_id: str, request: Request, state: State, caller: Ca
         require_json(request)
         pipeline = validate_model(ReplayRequest, parse_json(raw)).pipeline
     return await replay(state, caller, original, pipeline)
+
+
+@router.post(
+    "/batch/{batch_id}/retry",
+    operation_id="retry_batch",
+    response_model=BatchAccepted,
+    status_code=202,
+    responses={
+        409: {"model": ErrorBody, "description": "Not failed, or failed on its data"},
+        410: {"model": ErrorBody, "description": "The batch's input has aged out of Kafka"},
+        **ERRORS,
+    },
+)
+async def retry_batch(batch_id: str, state: State, caller: Caller) -> Response:
+    """Run the dead-lettered chunks of a batch that failed for a reason outside its data again,
+    under the same batch ID."""
+    return await retry(state, await owned_batch(state, caller, batch_id))
 
 
 def _already_finished(batch_id: str, status: str) -> ApiError:

@@ -123,6 +123,10 @@ class BatchlineClient:
         )
         return self._json(request)
 
+    def retry(self, batch_id: str) -> dict[str, Any]:
+        """POST .../retry: a 202 {batch_id, status} once the failed chunks run again."""
+        return self._json(self._http.build_request("POST", f"{_batch_path(batch_id)}/retry"))
+
     def batches(self, offset: int = 0, limit: int = 50) -> dict[str, Any]:
         params = {"offset": offset, "limit": limit}
         return self._json(self._http.build_request("GET", BATCHES_PATH, params=params))

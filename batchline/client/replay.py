@@ -1,7 +1,9 @@
-"""``batchline replay``: run past batches again from the input Kafka kept, as new batches.
+"""Running batches again from the input Kafka kept.
 
-One batch by ID, or every batch of the caller's created in a time range (``--from``/``--to``),
-oldest first. Each new batch ID goes to stdout, one a line; what replays what goes to stderr.
+``batchline replay``: as new batches, one by ID or every batch of the caller's created in a time
+range (``--from``/``--to``), oldest first; each new batch ID goes to stdout, one a line, and
+what replays what to stderr. ``batchline retry``: a failed batch's dead-lettered chunks, under
+its own ID.
 """
 
 from __future__ import annotations
@@ -79,6 +81,29 @@ def replay(
                 err.print(summary(final), markup=False)
                 finals.append(final)
     if any(final.get("status") != "completed" for final in finals):
+        raise typer.Exit(1)
+
+
+def retry(
+    batch_id: Annotated[str, typer.Argument(help="The failed batch.")],
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Show progress until the batch finishes.")
+    ] = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """Run a failed batch's dead-lettered chunks again (when it failed for a reason outside its
+    data); prints the batch ID."""
+    err = stderr_console()
+    with reported(), BatchlineClient(url, api_key) as client:
+        client.retry(batch_id)
+        err.print(f"Retrying the failed chunks of {batch_id}", markup=False)
+        typer.echo(batch_id)
+        if not wait:
+            return
+        final = wait_for_batch(client, batch_id, err)
+    err.print(summary(final), markup=False)
+    if final.get("status") != "completed":
         raise typer.Exit(1)
 
 

@@ -137,8 +137,9 @@ class Stack:
     api_key: str = ""
     processes: list[ManagedProcess] = field(default_factory=list)
 
-    def add_worker(self, name: str | None = None) -> ManagedProcess:
-        worker = start_worker(name or f"worker{len(self.processes)}", self.env, self.log_dir)
+    def add_worker(self, name: str | None = None, **env: str) -> ManagedProcess:
+        name = name or f"worker{len(self.processes)}"
+        worker = start_worker(name, {**self.env, **env}, self.log_dir)
         self.processes.append(worker)
         return worker
 
