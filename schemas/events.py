@@ -155,10 +155,21 @@ class BatchStatusEvent(Event):
     at: datetime
 
 
+class RecordError(BaseModel):
+    """Why one field of a record is invalid; ``reason`` is a fixed text, never the value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    row: int
+    field: str
+    reason: str
+
+
 class DeadLetterEvent(Event):
-    """A requests-topic message that could not be processed. It never carries the raw items:
-    the requests topic still has them at ``source_topic[source_partition]@source_offset``.
-    ``code`` is one of streams.admission.DeadLetterCode (stable, for alerting and tooling)."""
+    """A message that could not be processed. It never carries the raw content: the source
+    topic still has it at ``source_topic[source_partition]@source_offset``. ``code`` is one of
+    streams.admission.DeadLetterCode (stable, for alerting and tooling); ``errors`` lists a
+    stream record's invalid fields (``row`` is its offset)."""
 
     source_topic: str
     source_partition: int
@@ -168,6 +179,7 @@ class DeadLetterEvent(Event):
     code: str
     error_type: str
     error: str
+    errors: list[RecordError] | None = None
     at: datetime
 
 

@@ -44,6 +44,8 @@ class DeadLetter:
     chunk_index: int | None = None
     # Only a chunk that proved it belongs to its batch (admitted) may fail it.
     fails_batch: bool = False
+    # A stream record's invalid fields: {row, field, reason}, reasons being fixed texts.
+    errors: list[dict[str, object]] | None = None
 
     @classmethod
     def of_chunk(
@@ -92,6 +94,7 @@ def dead_letter_message(
         code=letter.code.value,
         error_type=letter.error_type,
         error=letter.error,
+        errors=letter.errors,
         at=now,
     )
     metrics.errors.labels(error_type="dead_letter").inc()

@@ -24,6 +24,7 @@ class Outgoing:
     topic: str
     key: bytes | None
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class Outputs(Protocol):
@@ -55,7 +56,12 @@ class KafkaOutputs:
 
     async def send(self, messages: Sequence[Outgoing]) -> None:
         futures = [
-            await self._producer.send(message.topic, value=message.value, key=message.key)
+            await self._producer.send(
+                message.topic,
+                value=message.value,
+                key=message.key,
+                headers=list(message.headers) if message.headers else None,
+            )
             for message in messages
         ]
         await asyncio.gather(*futures)

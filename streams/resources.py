@@ -18,12 +18,13 @@ from batchline.kafka_security import KafkaSecurity
 from batchline.metrics import Metrics
 from schemas.settings import Settings
 from store import ResultsStore
-from streams.chunk_handler import ChunkHandler
+from streams.chunk_handler import ChunkHandler, PreparedGroup
 from streams.finishing import BatchFinisher
 from streams.outputs import KafkaOutputs
 from streams.owners import StoredOwners
 from streams.progress_handler import ProgressHandler
 from streams.reconciler import Reconciler
+from streams.record_stream import RecordGroup, RecordHandler, records_group_id
 from streams.topics import TopicNames
 from streams.transform_service import TransformService, transform_group_id
 from transforms import PipelineRegistry
@@ -52,7 +53,8 @@ class WorkerResources(mode.Service):
         self._ready = asyncio.Event()
         self._store: ResultsStore | None = None
         self._outputs: KafkaOutputs | None = None
-        self.transform: TransformService | None = None
+        self.transform: TransformService[PreparedGroup] | None = None
+        self.records: TransformService[RecordGroup] | None = None
         self.progress: ProgressHandler | None = None
         self.reconciler: Reconciler | None = None
 
@@ -103,6 +105,17 @@ class WorkerResources(mode.Service):
             security=security,
         )
         await self.add_runtime_dependency(self.transform)
+        self.records = TransformService(
+            handler=RecordHandler(
+                registry=self.registry, outputs=outputs, metrics=self.metrics, topics=self.topics
+            ),
+            metrics=self.metrics,
+            bootstrap=settings.kafka_bootstrap,
+            topic=self.topics.records,
+            group_id=records_group_id(settings.topic_prefix),
+            security=security,
+        )
+        await self.add_runtime_dependency(self.records)
         self._ready.set()
 
     async def wait_ready(self) -> None:
@@ -116,8 +129,9 @@ class WorkerResources(mode.Service):
     async def on_stop(self) -> None:
         # The consumer first (it drains and commits through the producer and the store),
         # before mode would stop it as a child after these are closed.
-        if self.transform is not None:
-            await self.transform.stop()
+        for consumer in (self.transform, self.records):
+            if consumer is not None:
+                await consumer.stop()
         if self._outputs is not None:
             await self._outputs.stop()
             self._outputs = None

@@ -60,6 +60,9 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("control", config={"retention.ms": str(WEEK_MS)}),
     TopicSpec("status", compacted=True, config={"cleanup.policy": "compact"}),
     TopicSpec("dead-letters", config={"retention.ms": str(4 * WEEK_MS)}),
+    # The record stream (streams.record_stream): single records in, one out for each.
+    TopicSpec("records", config={"retention.ms": str(WEEK_MS)}),
+    TopicSpec("record-results", config={"retention.ms": str(WEEK_MS)}),
 )
 
 
@@ -95,6 +98,14 @@ class TopicNames:
     @property
     def dead_letters(self) -> str:
         return self._name("dead-letters")
+
+    @property
+    def records(self) -> str:
+        return self._name("records")
+
+    @property
+    def record_results(self) -> str:
+        return self._name("record-results")
 
     def all(self) -> list[str]:
         return [self._name(spec.role) for spec in TOPIC_SPECS]

@@ -1,4 +1,5 @@
-"""The requests-topic consumer: an aiokafka consumer run as a service of the Faust worker.
+"""The requests-topic consumer: an aiokafka consumer run as a service of the Faust worker. The
+record stream (streams.record_stream) runs on the same loop with a handler of its own.
 
 Why not a Faust agent: the issue's measurement put a plain aiokafka loop at 2x a plain Faust
 agent on chunks of 100 (bench/results.md has this machine's latest figures, where the two are
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import mode
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -31,7 +32,6 @@ from aiokafka.errors import (
 
 from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from batchline.metrics import Metrics
-from streams.chunk_handler import ChunkHandler, PreparedGroup
 from streams.dead_letters import SourceMessage
 
 log = logging.getLogger(__name__)
@@ -53,13 +53,26 @@ DRAIN_TIMEOUT_S = 5.0
 RESTART_PAUSE_S = 1.0
 
 
+G = TypeVar("G")
+
+
+class GroupHandler(Protocol[G]):
+    """Decides about a group of messages (``prepare``: CPU and reads only), then carries out
+    the effects (``apply``: writes and sends, idempotent), so that the next group can be
+    prepared while one is applied."""
+
+    async def prepare(self, messages: Sequence[SourceMessage]) -> G: ...
+
+    async def apply(self, group: G) -> None: ...
+
+
 def transform_group_id(topic_prefix: str) -> str:
     return f"{topic_prefix}-transform"
 
 
 @dataclass(slots=True)
-class _Fetched:
-    group: PreparedGroup
+class _Fetched(Generic[G]):
+    group: G
     offsets: dict[TopicPartition, int]
     payload_bytes: int
     generation: int
@@ -77,13 +90,14 @@ class _DrainOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         return None
 
 
-class TransformService(mode.Service):
-    """Reads the requests topic in groups and hands each group to the ChunkHandler."""
+class TransformService(mode.Service, Generic[G]):
+    """Reads a topic in groups and hands each group to its handler (the ChunkHandler for the
+    requests topic), committing offsets only after the group's effects."""
 
     def __init__(
         self,
         *,
-        handler: ChunkHandler,
+        handler: GroupHandler[G],
         metrics: Metrics,
         bootstrap: str,
         topic: str,
@@ -109,7 +123,7 @@ class TransformService(mode.Service):
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         )
-        self._queue: asyncio.Queue[_Fetched] = asyncio.Queue(maxsize=QUEUED_GROUPS)
+        self._queue: asyncio.Queue[_Fetched[G]] = asyncio.Queue(maxsize=QUEUED_GROUPS)
         self._taken = asyncio.Event()
         # Bumped when a group's effects failed: groups fetched before are dropped uncommitted
         # and the reader goes back to the committed offsets.

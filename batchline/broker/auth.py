@@ -9,9 +9,11 @@ is formatted (``kafka-storage format --add-scram``), each with a random password
 | admin          | everything (super user): the broker itself and the tool granting ACLs    |
 | batchline      | the API and the workers: every topic, group and transactional ID named   |
 |                | ``<prefix>.*`` or ``<prefix>-*`` (requests, control, progress, status...) |
-| results-reader | read ``<prefix>.results``, in consumer groups named ``<prefix>.results.*`` |
-| producer       | write ``<prefix>.requests`` only: event-driven producers. Which batches a   |
-|                | message may touch is proven by its API key's signature (streams.owners)   |
+| results-reader | read ``<prefix>.results`` and ``<prefix>.record-results``, in consumer     |
+|                | groups named ``<prefix>.results.*``                                       |
+| producer       | write ``<prefix>.requests`` and ``<prefix>.records`` only: event-driven   |
+|                | producers. Which batches a chunk may touch is proven by its API key's     |
+|                | signature (streams.owners)                                                |
 
 Everyone else, and any client without credentials, is refused: KRaft's StandardAuthorizer with
 ``allow.everyone.if.no.acl.found=false``. This module only says what to write and run;
@@ -62,7 +64,7 @@ class BrokerCredentials:
             f"  results readers:   {self.env_file(READER_USER)} or "
             f"{self.properties_file(READER_USER).name} (groups named {topic_prefix}.results.*)\n"
             f"  producers:         {self.env_file(PRODUCER_USER)} "
-            f"(writes {topic_prefix}.requests only)\n"
+            f"(writes {topic_prefix}.requests and {topic_prefix}.records only)\n"
             f"  Kafka's own tools: --command-config {self.properties_file(ADMIN_USER)}"
         )
 
@@ -192,17 +194,17 @@ def acl_arguments(topic_prefix: str) -> list[list[str]]:
         ],
         [
             *("--allow-principal", reader, "--operation", "Read", "--operation", "Describe"),
-            *("--topic", f"{topic_prefix}.results"),
+            *("--topic", f"{topic_prefix}.results", "--topic", f"{topic_prefix}.record-results"),
         ],
         [
             *("--allow-principal", reader, "--operation", "Read"),
             *("--group", f"{topic_prefix}.results.", "--resource-pattern-type", "prefixed"),
         ],
-        # Producers write chunks and nothing else: not even read them back (other tenants'
-        # records are there), nor forge control, progress or status messages.
+        # Producers write chunks and stream records and nothing else: not even read them back
+        # (other tenants' records are there), nor forge control, progress or status messages.
         [
             *("--allow-principal", producer, "--operation", "Write", "--operation", "Describe"),
-            *("--topic", f"{topic_prefix}.requests"),
+            *("--topic", f"{topic_prefix}.requests", "--topic", f"{topic_prefix}.records"),
         ],
     ]
 

@@ -23,9 +23,9 @@ acls() {
 # The API and the workers own everything named <prefix>.* or <prefix>-*.
 acls --allow-principal User:batchline --operation All --topic "$PREFIX." --topic "$PREFIX-" --group "$PREFIX-" --transactional-id "$PREFIX-" --resource-pattern-type prefixed
 # Results consumers read the results topic, in groups named <prefix>.results.*.
-acls --allow-principal User:results-reader --operation Read --operation Describe --topic "$PREFIX.results"
+acls --allow-principal User:results-reader --operation Read --operation Describe --topic "$PREFIX.results" --topic "$PREFIX.record-results"
 acls --allow-principal User:results-reader --operation Read --group "$PREFIX.results." --resource-pattern-type prefixed
-# Event-driven producers write chunks and nothing else (their API key's signature says which
-# batches a chunk may touch: streams/owners.py).
-acls --allow-principal User:producer --operation Write --operation Describe --topic "$PREFIX.requests"
+# Event-driven producers write chunks and stream records, and nothing else (their API key's
+# signature says which batches a chunk may touch: streams/owners.py).
+acls --allow-principal User:producer --operation Write --operation Describe --topic "$PREFIX.requests" --topic "$PREFIX.records"
 echo "ACLs granted for topic prefix $PREFIX"

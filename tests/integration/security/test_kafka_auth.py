@@ -102,13 +102,15 @@ async def test_another_principal_may_not_read_the_raw_records(auth_broker: AuthB
         )
 
 
-async def test_the_producer_principal_may_write_chunks_and_nothing_else(
+async def test_the_producer_principal_may_write_chunks_and_records_and_nothing_else(
     auth_broker: AuthBroker,
 ) -> None:
     producer = auth_broker.security(PRODUCER_USER)
-    await _send(auth_broker.bootstrap, producer, auth_broker.topics.requests)
+    ingest = {auth_broker.topics.requests, auth_broker.topics.records}
+    for topic in ingest:
+        await _send(auth_broker.bootstrap, producer, topic)
     for topic in internal_topics(auth_broker):
-        if topic != auth_broker.topics.requests:
+        if topic not in ingest:
             with pytest.raises(TopicAuthorizationFailedError):
                 await _send(auth_broker.bootstrap, producer, topic)
     # Other tenants' raw records are on the requests topic: a producer may not read them.

@@ -92,13 +92,13 @@ def test_the_service_owns_its_prefix_the_reader_reads_results_and_producers_writ
     assert _values(service, "--resource-pattern-type") == ["prefixed"]
     assert _values(reader_topic, "--allow-principal") == [f"User:{READER_USER}"]
     assert _values(reader_topic, "--operation") == ["Read", "Describe"]
-    assert _values(reader_topic, "--topic") == ["acme.results"]
+    assert _values(reader_topic, "--topic") == ["acme.results", "acme.record-results"]
     assert "--resource-pattern-type" not in reader_topic  # literal: that one topic only
     assert _values(reader_groups, "--operation") == ["Read"]
     assert _values(reader_groups, "--group") == ["acme.results."]
     assert _values(producer, "--allow-principal") == [f"User:{PRODUCER_USER}"]
     assert _values(producer, "--operation") == ["Write", "Describe"]
-    assert _values(producer, "--topic") == ["acme.requests"]
+    assert _values(producer, "--topic") == ["acme.requests", "acme.records"]
     assert "--resource-pattern-type" not in producer
 
 
