@@ -65,6 +65,7 @@ def replay(
         raise fail("give a BATCH_ID, or both --from and --to", 2)
     err = stderr_console()
     finals: list[dict[str, Any]] = []
+    skipped = 0
     with reported(), BatchlineClient(url, api_key) as client:
         if batch_id is not None:
             originals = [batch_id]
@@ -73,14 +74,23 @@ def replay(
             originals = created_between(client, _moment(since, "--from"), _moment(until, "--to"))
             err.print(f"{len(originals)} batches created in that range", markup=False)
         for original in originals:
-            new_id = _replay_one(client, original, pipeline)
+            try:
+                new_id = _replay_one(client, original, pipeline)
+            except ApiResponseError as exc:
+                if batch_id is not None or exc.status_code not in (409, 410):
+                    raise
+                # In a range, a batch that cannot be replayed (a producer's, input aged out)
+                # is said and passed over; the others go on.
+                err.print(f"batchline: skipped {original}: {exc}", markup=False)
+                skipped += 1
+                continue
             err.print(f"Replaying {original} as {new_id}", markup=False)
             typer.echo(new_id)
             if wait:
                 final = wait_for_batch(client, new_id, err)
                 err.print(summary(final), markup=False)
                 finals.append(final)
-    if any(final.get("status") != "completed" for final in finals):
+    if skipped or any(final.get("status") != "completed" for final in finals):
         raise typer.Exit(1)
 
 

@@ -126,3 +126,11 @@ async def test_the_example_producers_batch_is_its_keys_alone_and_cannot_be_writt
 
     shown = batchline_cli("status", batch_id, "--url", url, "--api-key", stack.api_key)
     assert shown.returncode == 0 and "completed" in shown.stdout, shown
+    # A time-range replay passes over it, saying why, and exits 1.
+    created = status["created_at"]
+    ranged = batchline_cli(
+        "replay", "--from", created, "--to", "2999-01-01", "--url", url, "--api-key", stack.api_key
+    )
+    assert ranged.returncode == 1, ranged
+    assert f"batchline: skipped {batch_id}: 409 not_replayable" in ranged.stderr
+    assert ranged.stdout == ""
