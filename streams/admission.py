@@ -128,14 +128,19 @@ def implied_shape(chunk: ChunkEvent) -> BatchShape | DeadLetterCode:
 
 
 def producer_batch(
-    chunk: ChunkEvent, shape: BatchShape, now: datetime, owner_key_id: str | None = None
+    chunk: ChunkEvent,
+    shape: BatchShape,
+    now: datetime,
+    owner_key_id: str | None = None,
+    pipeline_ref: str | None = None,
 ) -> NewBatch:
     """The registration of an event-driven producer's batch, from its first admitted chunk:
-    owned by the key that signed it, or by nobody."""
+    owned by the key that signed it, or by nobody, and run with ``pipeline_ref`` (the exact
+    version the chunk's pipeline resolved to; default: as the chunk names it)."""
     return NewBatch(
         batch_id=chunk.batch_id,
         owner_key_id=owner_key_id,
-        pipeline_ref=chunk.pipeline,
+        pipeline_ref=pipeline_ref or chunk.pipeline,
         on_invalid=chunk.on_invalid,
         total=shape.total,
         chunk_count=shape.chunk_count,

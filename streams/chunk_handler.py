@@ -183,7 +183,7 @@ class ChunkHandler:
                 return None
             # Straight from an event-driven producer: its first admitted chunk registers it.
             key_id = None if owner is None else owner.key_id
-            new = producer_batch(chunk, shape, datetime.now(UTC), key_id)
+            new = producer_batch(chunk, shape, datetime.now(UTC), key_id, self._resolved(chunk))
             batch = await retry_transient("register batch", lambda: self._store.ensure_batch(new))
             batches[batch.batch_id] = batch
         elif (owner is not None and batch.owner_key_id != owner.key_id) or (
@@ -196,6 +196,15 @@ class ChunkHandler:
             self._refuse(group, position, message, chunk, code)
             return None
         return batch
+
+    def _resolved(self, chunk: ChunkEvent) -> str:
+        """The exact version a producer's chunk names (``default`` -> ``default@1``), so that
+        every chunk of its batch runs that one even if a newer version appears meanwhile; as
+        given when no worker knows it (the chunk is then dead-lettered as unknown_pipeline)."""
+        try:
+            return self._registry.get_or_reload(chunk.pipeline).ref
+        except UnknownPipelineError:
+            return chunk.pipeline
 
     async def _owner(
         self, message: SourceMessage, chunk: ChunkEvent
@@ -239,7 +248,8 @@ class ChunkHandler:
         batch: BatchRecord,
     ) -> None:
         try:
-            pipeline = self._registry.get_or_reload(chunk.pipeline)
+            # The batch's registered version: the API's, or the one its first chunk resolved to.
+            pipeline = self._registry.get_or_reload(batch.pipeline_ref)
             outcome = pipeline.run(chunk.items, chunk.first_row, chunk.duplicate_rows)
             errors = [error.as_dict() for error in outcome.errors]
             encoded = encode_chunk(

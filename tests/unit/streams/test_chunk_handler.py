@@ -100,6 +100,19 @@ def register_api_batch(store: FakeStore, batch_id: str, total: int, batch_size: 
 # producer batches
 
 
+async def test_a_producer_batch_runs_the_exact_version_its_first_chunk_resolved_to(
+    handler: ChunkHandler, store: FakeStore, outputs: FakeOutputs
+) -> None:
+    first = producer_chunks("p1", items(4), 2, pipeline="default")
+    assert await handler.handle(messages(first[:1])) == ["transformed"]
+    assert store.ensured[0].pipeline_ref == "default@1"
+
+    # A later chunk naming a pipeline that does not exist still runs the batch's version.
+    later = producer_chunks("p1", items(4), 2, pipeline="nope")[1:]
+    assert await handler.handle(messages(later, first_offset=1)) == ["transformed"]
+    assert outputs.on(TOPICS.dead_letters) == []
+
+
 async def test_producer_batch_is_registered_and_transformed_in_one_store_transaction(
     handler: ChunkHandler,
     store: FakeStore,
