@@ -19,7 +19,7 @@ from api.limits import MAX_UNFINISHED_BATCHES
 from api.state import ApiState
 from batchline.metrics import Metrics
 from schemas import jsonio
-from schemas.events import BatchQueuedEvent, BatchStatusEvent, ChunkFailedEvent
+from schemas.events import BatchStatusEvent, ChunkFailedEvent
 from schemas.http import MAX_ITEMS, BatchAccepted, BatchCreate, BatchResult
 from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch, TooManyUnfinished
 from streams.chunking import chunk_count, iter_chunks
@@ -244,11 +244,10 @@ async def publish(
             # Publishing first would let the broker auto-create the topic with its own
             # partition count, which the workers' tables would then refuse.
             await _ensure_topics(state)
-        # Acknowledged before any chunk goes out: the progress agent reads it before any of the
-        # batch's progress, so `queued` comes first on the status topic.
-        queued = BatchQueuedEvent(batch_id=batch.batch_id, at=batch.created_at)
+        # Acknowledged before any chunk goes out, so that it precedes on the status topic
+        # whatever a worker announces about the batch (only after reading a chunk).
         await state.publisher.send_all(
-            state.topics.progress, [(batch.batch_id.encode(), queued.to_bytes(), [])]
+            state.topics.status, [(batch.batch_id.encode(), _queued(batch).to_bytes(), [])]
         )
         placed = await state.publisher.send_all(state.topics.requests, messages)
     except KafkaUnavailable as exc:
@@ -272,6 +271,19 @@ async def publish(
         extra={"batch_id": batch.batch_id, "items": batch.total, "chunks": batch.chunk_count},
     )
     return placed
+
+
+def _queued(batch: BatchRecord) -> BatchStatusEvent:
+    return BatchStatusEvent(
+        batch_id=batch.batch_id,
+        status="queued",
+        total=batch.total,
+        processed=0,
+        filtered=0,
+        chunks_done=0,
+        chunk_count=batch.chunk_count,
+        at=batch.created_at,
+    )
 
 
 async def _abandon(state: ApiState, batch: BatchRecord, reason: str) -> None:

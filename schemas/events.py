@@ -120,16 +120,6 @@ class ChunkFailedEvent(Event):
     at: datetime
 
 
-class BatchQueuedEvent(Event):
-    """The API registered a batch and is about to publish its chunks; keyed by batch ID on the
-    progress topic, acknowledged before the first chunk is published, so that the progress
-    agent sees it before any of the batch's progress and announces ``queued`` first."""
-
-    kind: Literal["batch_queued"] = "batch_queued"
-    batch_id: BatchId
-    at: datetime
-
-
 class CancelCommand(Event):
     """Asks the workers to stop a batch; keyed by batch ID on the control topic."""
 
@@ -140,8 +130,9 @@ class CancelCommand(Event):
 
 class BatchStatusEvent(Event):
     """The latest state of a batch; keyed by batch ID on the compacted status topic: ``queued``
-    when the API accepted it, ``processing`` with its counts at most once a second while it
-    runs, then its final state."""
+    when the API accepted it (written by the API before the first chunk), ``processing`` with
+    its counts at most once a second while it runs, then its final state (written by the worker
+    that holds the batch's progress partition)."""
 
     batch_id: BatchId
     status: Literal["queued", "processing", "completed", "cancelled", "failed"]
@@ -188,7 +179,6 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     ResultChunkEvent,
     ChunksDoneEvent,
     ChunkFailedEvent,
-    BatchQueuedEvent,
     CancelCommand,
     BatchStatusEvent,
     DeadLetterEvent,

@@ -21,7 +21,6 @@ from pydantic import ValidationError
 from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import (
-    BatchQueuedEvent,
     CancelCommand,
     ChunkCounts,
     ChunkFailedEvent,
@@ -36,12 +35,11 @@ from streams.outputs import Outgoing, Outputs
 from streams.retry import GaveUp, retry_transient
 
 log = logging.getLogger(__name__)
-ProgressEvent = ChunksDoneEvent | ChunkFailedEvent | CancelCommand | BatchQueuedEvent
+ProgressEvent = ChunksDoneEvent | ChunkFailedEvent | CancelCommand
 _KINDS: dict[str, type[ProgressEvent]] = {
     "chunks_done": ChunksDoneEvent,
     "chunk_failed": ChunkFailedEvent,
     "cancel": CancelCommand,
-    "batch_queued": BatchQueuedEvent,
 }
 # Chunk counts per progress message: the progress topic keeps Kafka's 1 MB message limit.
 COUNTS_PER_MESSAGE = 1_000
@@ -160,7 +158,7 @@ class ProgressHandler:
         self._outputs = outputs
         self._dead_letter_topic = dead_letter_topic
         self._metrics = metrics
-        # The group's queued and processing events, sent together once it is applied.
+        # The group's processing events, sent together once it is applied.
         self._live: list[Outgoing] = []
 
     async def handle_group(
@@ -242,10 +240,6 @@ class ProgressHandler:
         self, batch_id: str, events: list[ProgressEvent], now: float
     ) -> tuple[str, dict[str, Any] | None]:
         key = batch_id.encode()
-        queued = any(isinstance(event, BatchQueuedEvent) for event in events)
-        changes: list[ChunksDoneEvent | ChunkFailedEvent | CancelCommand] = [
-            event for event in events if not isinstance(event, BatchQueuedEvent)
-        ]
         state: dict[str, Any] | None = self._table.get(key)
         if state is None:
             # Not in the table: a batch whose first chunks these are, or a finished one whose
@@ -254,17 +248,8 @@ class ProgressHandler:
             if batch is None:
                 return "unknown", None
             state = new_state(batch)
-            if batch.status == "queued":
-                if queued:
-                    # Believed only while the store says so: a replayed or forged message can
-                    # never move a batch's latest state on the status topic back to queued.
-                    self._live.append(self._finisher.live_status(batch_id, "queued", state, now))
-                if not changes:
-                    return "queued", None
-        elif not changes:
-            return "ignored", None  # queued again, for a batch already under way
         if state["status"] != "processing":
-            if queued or any(isinstance(e, CancelCommand | ChunkFailedEvent) for e in changes):
+            if any(isinstance(event, CancelCommand | ChunkFailedEvent) for event in events):
                 # Already final: repeat its status, so that a waiting cancel learns why (409),
                 # and a batch the API gave up on after announcing it queued ends there too.
                 await self._send_live_statuses()
@@ -273,7 +258,7 @@ class ProgressHandler:
             return "ignored", None
         # In arrival order: whatever ends the batch first wins, and what follows it in the
         # group finds the batch final (as it would in a later group).
-        for event in changes:
+        for event in events:
             if isinstance(event, CancelCommand):
                 return await self._end(batch_id, state, "cancelled", None), None
             if isinstance(event, ChunkFailedEvent):
@@ -291,7 +276,7 @@ class ProgressHandler:
     async def _end(
         self, batch_id: str, state: dict[str, Any], status: str, reason: str | None
     ) -> str:
-        # A queued or processing event still waiting must not land after the final one.
+        # A processing event still waiting must not land after the final one.
         await self._send_live_statuses()
         counts = (state["processed"], state["filtered"], state["invalid"])
         counted = counted_chunks(state) if status == "cancelled" else None

@@ -10,7 +10,6 @@ import pytest
 
 from batchline.metrics import Metrics
 from schemas.events import (
-    BatchQueuedEvent,
     BatchStatusEvent,
     CancelCommand,
     ChunkCounts,
@@ -486,53 +485,31 @@ def test_final_status(on_invalid: str, invalid: int, expected: tuple[str, str | 
     assert final_status(on_invalid, invalid) == expected
 
 
-# queued and processing on the status topic
+# processing on the status topic (queued is the API's: tests/integration/api/test_status_events.py)
 
 
-def queued(batch_id: str = "b1") -> bytes:
-    return BatchQueuedEvent(batch_id=batch_id, at=AT).to_bytes()
-
-
-async def test_a_queued_batch_is_announced_queued_without_touching_the_table(
-    progress: ProgressHandler, store: FakeStore, table: CountingTable, outputs: FakeOutputs
-) -> None:
-    add_batch(store, status="queued")
-
-    assert await progress.handle_group(on_topic([queued()])) == {"b1": "queued"}
-
-    [status] = statuses(outputs)
-    assert (status.status, status.total, status.chunk_count, status.processed) == (
-        "queued",
-        10,
-        3,
-        0,
-    )
-    assert table.writes == 0 and store.progress_calls == []
-
-
-async def test_queued_processing_and_the_end_go_out_in_that_order(
+async def test_processing_and_the_end_go_out_in_that_order(
     progress: ProgressHandler, store: FakeStore, outputs: FakeOutputs
 ) -> None:
     add_batch(store, status="queued")
 
-    await progress.handle_group(on_topic([queued(), done((0, 4, 0, 0))]))
+    await progress.handle_group(on_topic([done((0, 4, 0, 0))]))
     await progress.handle_group(on_topic([done((1, 4, 0, 0), (2, 2, 0, 0))]))
 
-    assert [(s.status, s.processed) for s in statuses(outputs)] == [
-        ("queued", 0),
-        ("processing", 4),
-        ("completed", 10),
+    assert [(s.status, s.processed, s.chunks_done) for s in statuses(outputs)] == [
+        ("processing", 4, 1),
+        ("completed", 10, 3),
     ]
 
 
-async def test_a_one_chunk_batch_is_queued_then_completed_in_one_group(
+async def test_a_batch_ended_by_its_first_group_announces_only_its_end(
     progress: ProgressHandler, store: FakeStore, outputs: FakeOutputs
 ) -> None:
     store.add(new_batch(batch_id="b1", total=2, chunk_count=1, batch_size=2), status="queued")
 
-    await progress.handle_group(on_topic([queued(), done((0, 2, 0, 0))]))
+    await progress.handle_group(on_topic([done((0, 2, 0, 0))]))
 
-    assert [s.status for s in statuses(outputs)] == ["queued", "completed"]
+    assert [s.status for s in statuses(outputs)] == ["completed"]
 
 
 async def test_processing_goes_out_at_most_once_a_second(
@@ -556,26 +533,15 @@ async def test_processing_goes_out_at_most_once_a_second(
     ]
 
 
-@pytest.mark.parametrize("final", ["completed", "failed"])
-async def test_a_queued_message_for_a_finished_batch_repeats_its_end_never_queued(
-    progress: ProgressHandler, store: FakeStore, outputs: FakeOutputs, final: str
-) -> None:
-    """A forged or replayed message, or a batch the API gave up on after announcing it."""
-    add_batch(store, status=final)
-
-    assert await progress.handle_group(on_topic([queued()])) == {"b1": "refused"}
-
-    assert [s.status for s in statuses(outputs)] == [final]
-
-
-async def test_a_queued_message_for_a_running_batch_changes_nothing(
+async def test_a_chunk_failed_for_a_batch_the_api_abandoned_repeats_its_end(
     progress: ProgressHandler, store: FakeStore, table: CountingTable, outputs: FakeOutputs
 ) -> None:
-    add_batch(store)
-    await progress.handle_group(on_topic([done((0, 4, 0, 0))]))
-    outputs.sent.clear()
-    writes = table.writes
+    """The API announced it queued, then could not publish its chunks: the store says failed,
+    and the status topic must end there too."""
+    add_batch(store, status="failed")
 
-    assert await progress.handle_group(on_topic([queued()])) == {"b1": "ignored"}
+    decisions = await progress.handle_group(on_topic([failed("Kafka was unavailable")]))
 
-    assert statuses(outputs) == [] and table.writes == writes
+    assert decisions == {"b1": "refused"}
+    assert [s.status for s in statuses(outputs)] == ["failed"]
+    assert table.writes == 0 and store.finish_calls == []
