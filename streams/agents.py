@@ -102,10 +102,13 @@ async def _logged_failure(timer: str) -> AsyncIterator[None]:
 
 async def sample_consumer_lag(sa: StreamsApp, resources: WorkerResources) -> None:
     """Messages left to read on each input partition this worker holds (highwater - position):
-    the requests topic from the transform consumer, progress and control from Faust's."""
+    the requests and records topics from their consumers, progress and control from Faust's."""
     lag = sa.metrics.consumer_lag
     lag.clear()  # partitions this worker gave up in a rebalance are not its lag any more
-    found = dict(await resources.transform.lag()) if resources.transform is not None else {}
+    found = {}
+    for service in (resources.transform, resources.records):
+        if service is not None:
+            found.update(await service.lag())
     consumer = sa.app.consumer
     inputs = {sa.topics.progress, sa.topics.control}
     for tp in consumer.assignment():

@@ -4,18 +4,24 @@ errors and no values."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from aiokafka import AIOKafkaConsumer
 
 from schemas import jsonio
 from schemas.events import DeadLetterEvent, decode
 from streams.topics import TopicNames
-from tests.integration.stack import StackFactory
+from tests.integration.operations.scrape import samples, scrape, worker_metrics_url
+from tests.integration.stack import ManagedProcess, StackFactory
 from tests.integration.streams.kafka_io import produce, read_topic, synthetic_items
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 RECORDS = 200
 PLANTED = "planted-7731@evil.example"
+# streams.agents samples the lag every GAUGE_INTERVAL_S (5 s).
+LAG_SAMPLED_WITHIN_S = 15.0
 
 
 async def _outputs(
@@ -39,7 +45,7 @@ async def test_records_come_out_one_for_one_keyed_as_they_came(
     make_stack: StackFactory, kafka_bootstrap: str
 ) -> None:
     stack = make_stack()
-    stack.add_worker()
+    worker = stack.add_worker()
     topics = TopicNames(stack.env["BATCHLINE_TOPIC_PREFIX"])
     items = synthetic_items(RECORDS)
     pipeline = [("batchline-pipeline", b"default@1")]
@@ -71,3 +77,17 @@ async def test_records_come_out_one_for_one_keyed_as_they_came(
     assert [(e.field, e.reason) for e in letter.errors] == [("amount", "Invalid number format")]
     assert letter.errors[0].row == letter.source_offset
     assert all(PLANTED not in value.decode() for _, value in letters)
+    # The worker reports its lag on the records topic beside the requests topic's.
+    deadline = time.monotonic() + LAG_SAMPLED_WITHIN_S
+    while not _lag_topics(worker) >= {topics.records, topics.requests}:
+        assert time.monotonic() < deadline, _lag_topics(worker)
+        await asyncio.sleep(0.5)
+
+
+def _lag_topics(worker: ManagedProcess) -> set[str]:
+    found = samples(scrape(worker_metrics_url(worker)))
+    return {
+        dict(labels)["topic"]
+        for (name, labels), _ in found.items()
+        if name == "batch_consumer_lag_messages"
+    }
