@@ -8,12 +8,10 @@ of the topic (``retention.ms`` of ``<prefix>.requests``) answers 410 at once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -33,16 +31,11 @@ from batchline.kafka_security import KafkaSecurity
 from schemas import jsonio
 from schemas.events import ChunkEvent, decode
 from store import ApiKeyRecord, BatchRecord, NewBatch, TooManyUnfinished
-from streams.signing import Headers, has_valid_signature
-from streams.topics import MAX_MESSAGE_BYTES
+from streams.dead_letters import SourceMessage
+from streams.located import Location, read_located
+from streams.signing import has_valid_signature
 
 log = logging.getLogger(__name__)
-READ_TIMEOUT_S = 10.0
-Location = tuple[int, int]  # (partition, offset)
-
-
-class InputExpired(Exception):
-    """Part of the batch's input is older than the requests topic keeps."""
 
 
 class InputUnverifiable(Exception):
@@ -103,27 +96,17 @@ async def _read_input(
 
 async def read_published(
     state: ApiState, batch: BatchRecord, locations: dict[int, Location]
-) -> dict[int, tuple[bytes | None, bytes, Headers]]:
+) -> dict[int, SourceMessage]:
     """The messages the API published at ``locations``, by chunk index; API errors for input
-    that aged out, that is not what was published, or a Kafka that does not answer."""
+    that aged out or a Kafka that does not answer."""
     settings = state.settings
     try:
-        return await read_messages(
+        found = await read_located(
             settings.kafka_bootstrap,
             KafkaSecurity.from_settings(settings),
             state.topics.requests,
             locations,
         )
-    except InputExpired:
-        raise ApiError(
-            410,
-            "input_expired",
-            "The batch's input is older than the requests topic keeps, so it cannot be "
-            "run again; submit the data again",
-            {"batch_id": batch.batch_id},
-        ) from None
-    except InputUnverifiable:
-        raise _unverifiable(batch) from None
     except (KafkaError, OSError, TimeoutError):
         raise ApiError(
             503,
@@ -131,6 +114,15 @@ async def read_published(
             "Kafka is unreachable; retry later",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         ) from None
+    if len(found) != len(locations):
+        raise ApiError(
+            410,
+            "input_expired",
+            "The batch's input is older than the requests topic keeps, so it cannot be "
+            "run again; submit the data again",
+            {"batch_id": batch.batch_id},
+        )
+    return found
 
 
 def _unverifiable(batch: BatchRecord) -> ApiError:
@@ -143,47 +135,14 @@ def _unverifiable(batch: BatchRecord) -> ApiError:
     )
 
 
-async def read_messages(
-    bootstrap: str, security: KafkaSecurity, topic: str, locations: dict[int, Location]
-) -> dict[int, tuple[bytes | None, bytes, Headers]]:
-    """(key, value, headers) of the record at each location, by chunk index."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        **security.client_options(),
-        group_id=None,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
-        fetch_max_bytes=MAX_MESSAGE_BYTES,
-    )
-    await consumer.start()
-    try:
-        partitions = sorted({TopicPartition(topic, part) for part, _ in locations.values()})
-        consumer.assign(partitions)
-        first_kept = await consumer.beginning_offsets(partitions)
-        if any(offset < first_kept[TopicPartition(topic, p)] for p, offset in locations.values()):
-            raise InputExpired
-        found: dict[int, tuple[bytes | None, bytes, Headers]] = {}
-        for index, (part, offset) in sorted(locations.items(), key=lambda item: item[1]):
-            tp = TopicPartition(topic, part)
-            consumer.seek(tp, offset)
-            record = await asyncio.wait_for(consumer.getone(tp), READ_TIMEOUT_S)
-            if record.offset != offset or record.value is None:
-                raise InputUnverifiable
-            found[index] = (record.key, record.value, tuple(record.headers or ()))
-        return found
-    finally:
-        await consumer.stop()
-
-
 def verified_chunk(
-    secret: bytes, batch: BatchRecord, index: int, message: tuple[bytes | None, bytes, Headers]
+    secret: bytes, batch: BatchRecord, index: int, message: SourceMessage
 ) -> ChunkEvent:
     """Chunk ``index`` of ``batch``, from a message the API signed for exactly that chunk."""
-    key, value, headers = message
-    if not has_valid_signature(secret, key, value, headers):
+    if not has_valid_signature(secret, message.key, message.value, message.headers):
         raise InputUnverifiable
     try:
-        chunk = decode(ChunkEvent, value)
+        chunk = decode(ChunkEvent, message.value)
     except (jsonio.JSONDecodeError, ValidationError):
         raise InputUnverifiable from None
     expected = (batch.batch_id, index, index * batch.batch_size)
@@ -193,9 +152,7 @@ def verified_chunk(
 
 
 def verified_items(
-    secret: bytes,
-    original: BatchRecord,
-    messages: dict[int, tuple[bytes | None, bytes, Headers]],
+    secret: bytes, original: BatchRecord, messages: dict[int, SourceMessage]
 ) -> list[Any]:
     """The batch's items in row order, from chunk messages the API signed for this batch."""
     items: list[Any] = []

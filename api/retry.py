@@ -27,6 +27,7 @@ from api.submission import RETRY_AFTER_S
 from schemas.http import BatchAccepted
 from store import BatchRecord
 from streams.admission import DeadLetterCode
+from streams.dead_letters import SourceMessage
 from streams.errors import KafkaUnavailable
 from streams.progress_handler import stored_counts_events
 from streams.signing import Headers
@@ -126,6 +127,5 @@ async def _count_stored_again(state: ApiState, batch: BatchRecord) -> None:
         )
 
 
-def _as_published(message: tuple[bytes | None, bytes, Headers]) -> tuple[bytes, bytes, Headers]:
-    key, value, headers = message
-    return key or b"", value, headers
+def _as_published(message: SourceMessage) -> tuple[bytes, bytes, Headers]:
+    return message.key or b"", message.value, message.headers

@@ -38,12 +38,12 @@ from schemas.events import ChunkFailedEvent
 from store import BatchRecord
 from streams.dead_letters import SourceMessage
 from streams.finishing import BatchFinisher
+from streams.located import FETCH_TIMEOUT_MS, read_located
 from streams.outputs import Outgoing, Outputs
 from streams.progress_handler import stored_counts_events
 from streams.topics import MAX_MESSAGE_BYTES, TopicNames, topic_partitions
 
 log = logging.getLogger(__name__)
-FETCH_TIMEOUT_MS = 10_000
 # Stall periods after which a batch with no trace of publication is given up.
 ABANDON_AFTER_STALLS = 10
 NEVER_PUBLISHED_REASON = "The batch was never fully published; submit it again"
@@ -181,20 +181,9 @@ class Reconciler:
         )
 
     async def _redeliver(self, found: dict[int, tuple[int, int]]) -> None:
-        topic = self.topics.requests
-        consumer = self._reader()
-        await consumer.start()
-        try:
-            for _, (partition, offset) in sorted(found.items()):
-                tp = TopicPartition(topic, partition)
-                consumer.assign([tp])
-                consumer.seek(tp, offset)
-                batches = await consumer.getmany(tp, timeout_ms=FETCH_TIMEOUT_MS, max_records=1)
-                for record in batches.get(tp, []):
-                    if record.offset == offset and record.value is not None:
-                        await self.chunks.handle([_source(topic, partition, record)])
-        finally:
-            await consumer.stop()
+        located = await read_located(self.bootstrap, self.security, self.topics.requests, found)
+        for _, message in sorted(located.items()):
+            await self.chunks.handle([message])
 
     async def _scan_for_chunks(self, batch: BatchRecord, missing: set[int]) -> bool:
         """Reads the requests topic from a while before the batch was registered to its current
