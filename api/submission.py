@@ -319,10 +319,11 @@ async def _respond(
     request_id: str,
     waiter: asyncio.Future[BatchStatusEvent] | None = None,
 ) -> Response:
+    results = None
     if batch.status in ("queued", "processing") and not respond_async:
-        batch = await _wait_until_finished(state, batch, waiter)
+        batch, results = await _wait_until_finished(state, batch, waiter)
     if batch.status == "completed":
-        return await completed_response(state, batch)
+        return await completed_response(state, batch, results)
     if batch.status == "failed" and not respond_async:
         raise ApiError(
             500,
@@ -344,8 +345,9 @@ async def _register_waiter(
 
 async def _wait_until_finished(
     state: ApiState, batch: BatchRecord, waiter: asyncio.Future[BatchStatusEvent] | None
-) -> BatchRecord:
-    """The batch once it is final, or as it stands after the synchronous wait.
+) -> tuple[BatchRecord, list[Any] | None]:
+    """The batch once it is final, or as it stands after the synchronous wait, and with it
+    the results of a small completed batch (read together; None: read them afterwards).
 
     ``waiter``, registered before the batch was published, sees its end whenever it comes;
     without one (a repeated request), the store is read once after registering, in case the
@@ -355,23 +357,27 @@ async def _wait_until_finished(
     if future is None:
         future = await _register_waiter(state, batch.batch_id)
         if future is None:
-            return batch
+            return batch, None
     try:
         if waiter is None:
             current = await state.store.get_batch(batch.batch_id)
             if current is not None and current.status not in ("queued", "processing"):
-                return current
+                return current, None
         await asyncio.wait_for(asyncio.shield(future), state.settings.sync_wait_s)
     except TimeoutError:
         pass
     finally:
         if waiter is None:
             state.listener.unregister(batch.batch_id, future)
-    return await state.store.get_batch(batch.batch_id) or batch
+    found, results = await state.store.get_batch_and_results(batch.batch_id)
+    return found or batch, results
 
 
-async def completed_response(state: ApiState, batch: BatchRecord) -> Response:
-    results = [item async for item in state.store.iter_results(batch.batch_id)]
+async def completed_response(
+    state: ApiState, batch: BatchRecord, results: list[Any] | None = None
+) -> Response:
+    if results is None:
+        results = [item async for item in state.store.iter_results(batch.batch_id)]
     body = BatchResult(
         processed=batch.processed,
         filtered=batch.filtered,

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from store.records import ApiKeyRecord
 from store.tables import api_keys, insert_ignoring_conflicts
@@ -45,9 +45,14 @@ def name_exists(conn: Connection, name: str) -> bool:
     return conn.execute(stmt).first() is not None
 
 
+# Built once: every request runs it (see store.batches).
+_FIND_ACTIVE = select(api_keys).where(
+    api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None)
+)
+
+
 def find_active(conn: Connection, key_hash: str) -> ApiKeyRecord | None:
-    stmt = select(api_keys).where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
-    row = conn.execute(stmt).first()
+    row = conn.execute(_FIND_ACTIVE, {"key_hash": key_hash}).first()
     return None if row is None else record_from_row(row)
 
 

@@ -6,10 +6,52 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, delete, func, select, update
 
 from store.records import UNFINISHED_STATUSES, BatchRecord, BatchStatus, NewBatch
 from store.tables import batches, id_slices, insert_ignoring_conflicts, result_chunks
+
+# The statements of the hot path (a batch's admission, its chunks, its end) are built once, with
+# bound parameters: building one per call cost about 85 us of the 120 us a point read took.
+# Parameter names differ from column names, which UPDATE reserves for its SET clause.
+_UNFINISHED = batches.c.status.in_(UNFINISHED_STATUSES)
+_GET = select(batches).where(batches.c.batch_id == bindparam("id"))
+_GET_MANY = select(batches).where(batches.c.batch_id.in_(bindparam("ids", expanding=True)))
+_COUNT_UNFINISHED_OF = (
+    select(func.count())
+    .select_from(batches)
+    .where(_UNFINISHED, batches.c.owner_key_id == bindparam("owner"))
+)
+_MARK_PROCESSING = (
+    update(batches)
+    .where(batches.c.batch_id == bindparam("id"), _UNFINISHED)
+    .values(
+        status=BatchStatus.PROCESSING.value,
+        started_at=func.coalesce(batches.c.started_at, bindparam("started")),
+    )
+    .returning(batches.c.batch_id)
+)
+_FINISH = (
+    update(batches)
+    # The status test is repeated in the WHERE: on PostgreSQL a concurrent finisher may have
+    # committed since the batch was read, and the row lock makes us see it here.
+    .where(batches.c.batch_id == bindparam("id"), _UNFINISHED)
+    .values(
+        status=bindparam("to_status"),
+        processed=bindparam("to_processed"),
+        filtered=bindparam("to_filtered"),
+        invalid=bindparam("to_invalid"),
+        started_at=bindparam("to_started_at"),
+        completed_at=bindparam("to_completed_at"),
+        duration=bindparam("to_duration"),
+        reason=bindparam("to_reason"),
+    )
+    .returning(*batches.c)
+)
+_INSERT = {
+    dialect: insert_ignoring_conflicts(batches, dialect).returning(*batches.c)
+    for dialect in ("sqlite", "postgresql")
+}
 
 
 def record_from_row(row: Row[Any]) -> BatchRecord:
@@ -64,20 +106,19 @@ def insert(conn: Connection, batch: NewBatch) -> BatchRecord | None:
         "request_digest": batch.request_digest,
         "metadata": dict(batch.metadata),
     }
-    stmt = insert_ignoring_conflicts(batches, conn.dialect.name, values).returning(*batches.c)
-    row = conn.execute(stmt).first()
+    row = conn.execute(_INSERT[conn.dialect.name], values).first()
     return None if row is None else record_from_row(row)
 
 
 def get(conn: Connection, batch_id: str) -> BatchRecord | None:
-    row = conn.execute(select(batches).where(batches.c.batch_id == batch_id)).first()
+    row = conn.execute(_GET, {"id": batch_id}).first()
     return None if row is None else record_from_row(row)
 
 
 def get_many(conn: Connection, batch_ids: Collection[str]) -> dict[str, BatchRecord]:
     found: dict[str, BatchRecord] = {}
     for ids in id_slices(batch_ids):
-        for row in conn.execute(select(batches).where(batches.c.batch_id.in_(ids))).all():
+        for row in conn.execute(_GET_MANY, {"ids": list(ids)}).all():
             record = record_from_row(row)
             found[record.batch_id] = record
     return found
@@ -133,25 +174,16 @@ def lock_owner(conn: Connection, owner_key_id: str | None) -> None:
 
 
 def count_unfinished(conn: Connection, owner_key_id: str | None) -> int:
-    where: list[ColumnElement[bool]] = [batches.c.status.in_(UNFINISHED_STATUSES)]
     if owner_key_id is not None:
-        where.append(batches.c.owner_key_id == owner_key_id)
-    stmt = select(func.count()).select_from(batches).where(*where)
+        return int(conn.execute(_COUNT_UNFINISHED_OF, {"owner": owner_key_id}).scalar_one())
+    stmt = select(func.count()).select_from(batches).where(_UNFINISHED)
     return int(conn.execute(stmt).scalar_one())
 
 
 def mark_processing(conn: Connection, batch_id: str, started_at: datetime) -> bool:
     """True if the batch exists and is unfinished (then it is now processing)."""
-    stmt = (
-        update(batches)
-        .where(batches.c.batch_id == batch_id, batches.c.status.in_(UNFINISHED_STATUSES))
-        .values(
-            status=BatchStatus.PROCESSING.value,
-            started_at=func.coalesce(batches.c.started_at, started_at),
-        )
-        .returning(batches.c.batch_id)
-    )
-    return conn.execute(stmt).first() is not None
+    row = conn.execute(_MARK_PROCESSING, {"id": batch_id, "started": started_at}).first()
+    return row is not None
 
 
 def finish(
@@ -168,24 +200,18 @@ def finish(
     # instant as started_at so that duration == completed_at - started_at always holds.
     started_at = current.started_at or current.created_at
     processed, filtered, invalid = counts
-    stmt = (
-        update(batches)
-        # The status test is repeated in the WHERE: on PostgreSQL a concurrent finisher may
-        # have committed since ``current`` was read, and the row lock makes us see it here.
-        .where(batches.c.batch_id == current.batch_id, batches.c.status.in_(UNFINISHED_STATUSES))
-        .values(
-            status=status,
-            processed=processed,
-            filtered=filtered,
-            invalid=invalid,
-            started_at=started_at,
-            completed_at=completed_at,
-            duration=(completed_at - started_at).total_seconds(),
-            reason=reason,
-        )
-        .returning(*batches.c)
-    )
-    row = conn.execute(stmt).first()
+    values = {
+        "id": current.batch_id,
+        "to_status": status,
+        "to_processed": processed,
+        "to_filtered": filtered,
+        "to_invalid": invalid,
+        "to_started_at": started_at,
+        "to_completed_at": completed_at,
+        "to_duration": (completed_at - started_at).total_seconds(),
+        "to_reason": reason,
+    }
+    row = conn.execute(_FINISH, values).first()
     return None if row is None else record_from_row(row)
 
 

@@ -10,11 +10,37 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, func, select
+from sqlalchemy import Connection, Select, bindparam, delete, exists, func, select
 
 from schemas import jsonio
 from store.records import EncodedChunk
 from store.tables import batches, id_slices, insert_ignoring_conflicts, result_chunks
+
+# Built once (see store.batches): the statements every chunk and every results read runs.
+_PUT = {
+    dialect: insert_ignoring_conflicts(result_chunks, dialect)
+    for dialect in ("sqlite", "postgresql")
+}
+
+
+def _counts_of(column: str) -> Select[Any]:
+    count_column = result_chunks.c[column]
+    return (
+        select(result_chunks.c.chunk_index, count_column)
+        .where(result_chunks.c.batch_id == bindparam("id"), count_column > 0)
+        .order_by(result_chunks.c.chunk_index)
+    )
+
+
+def _payloads_of(column: str) -> Select[Any]:
+    return select(result_chunks.c.chunk_index, result_chunks.c[column]).where(
+        result_chunks.c.batch_id == bindparam("id"),
+        result_chunks.c.chunk_index.in_(bindparam("indexes", expanding=True)),
+    )
+
+
+_COUNTS = {column: _counts_of(column) for column in ("result_count", "error_count")}
+_PAYLOADS = {column: _payloads_of(column) for column in ("results", "errors")}
 
 
 def _error_row(error: dict[str, Any]) -> tuple[bool, int]:
@@ -68,7 +94,7 @@ def put_many(conn: Connection, group: Sequence[EncodedChunk], now: datetime) -> 
     compiled once); stored copies are kept (chunks are never rewritten)."""
     if group:
         rows = [_row_values(chunk, now) for chunk in group]
-        conn.execute(insert_ignoring_conflicts(result_chunks, conn.dialect.name), rows)
+        conn.execute(_PUT[conn.dialect.name], rows)
 
 
 def indexes(conn: Connection, batch_id: str) -> set[int]:
@@ -93,23 +119,16 @@ def summaries(conn: Connection, batch_id: str) -> list[tuple[int, int, int]]:
 
 def counts(conn: Connection, batch_id: str, column: str) -> list[tuple[int, int]]:
     """``(chunk_index, count)`` in chunk order, where ``column`` is result_count or error_count."""
-    count_column = result_chunks.c[column]
-    stmt = (
-        select(result_chunks.c.chunk_index, count_column)
-        .where(result_chunks.c.batch_id == batch_id, count_column > 0)
-        .order_by(result_chunks.c.chunk_index)
-    )
-    return [(int(index), int(count)) for index, count in conn.execute(stmt).all()]
+    rows = conn.execute(_COUNTS[column], {"id": batch_id}).all()
+    return [(int(index), int(count)) for index, count in rows]
 
 
 def payloads(
     conn: Connection, batch_id: str, chunk_indexes: Sequence[int], column: str
 ) -> dict[int, str]:
     """The JSON text of ``column`` (results or errors) of the named chunks, by chunk index."""
-    stmt = select(result_chunks.c.chunk_index, result_chunks.c[column]).where(
-        result_chunks.c.batch_id == batch_id, result_chunks.c.chunk_index.in_(chunk_indexes)
-    )
-    return {int(index): str(text) for index, text in conn.execute(stmt).all()}
+    rows = conn.execute(_PAYLOADS[column], {"id": batch_id, "indexes": list(chunk_indexes)})
+    return {int(index): str(text) for index, text in rows.all()}
 
 
 def delete_uncounted(conn: Connection, batch_id: str, counted: Collection[int]) -> None:

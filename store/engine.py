@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, SingletonThreadPool
 
 from store.errors import StoreError
 
@@ -71,7 +71,14 @@ def parse_store_url(url: str) -> URL:
     )
 
 
-def create_sqlite_engine(url: URL, *, pool_size: int) -> Engine:
+def create_sqlite_engine(
+    url: URL,
+    *,
+    pool_size: int,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    per_thread: bool = False,
+    checkpoints: bool = True,
+) -> Engine:
     """A synchronous (pysqlite) engine on the file that ``url`` (``sqlite+aiosqlite:///...``)
     names; nothing connects until the first query.
 
@@ -79,11 +86,20 @@ def create_sqlite_engine(url: URL, *, pool_size: int) -> Engine:
     a QueuePool and opens connections with check_same_thread=False, so a connection may be
     used by one thread after another. ``pool_size`` should be at least the number of threads,
     so that none of them waits for a connection or opens one to close it right after.
+
+    ``per_thread``: one connection per calling thread (SingletonThreadPool) instead, for work
+    run on the event loop's own thread, where waiting for a pooled connection would block it.
+    ``checkpoints=False``: its commits never run SQLite's automatic WAL checkpoint (which copies
+    pages and syncs the file), left to the other connections.
     """
     assert url.database is not None  # noqa: S101 - parse_store_url rejected None
     Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url.set(drivername=SQLITE_SYNC_DRIVER), pool_size=pool_size)
-    _install_sqlite_hooks(engine)
+    sync_url = url.set(drivername=SQLITE_SYNC_DRIVER)
+    if per_thread:
+        engine = create_engine(sync_url, poolclass=SingletonThreadPool, pool_size=pool_size)
+    else:
+        engine = create_engine(sync_url, pool_size=pool_size)
+    _install_sqlite_hooks(engine, busy_timeout_ms, checkpoints)
     return engine
 
 
@@ -139,7 +155,7 @@ def enable_sqlite_wal(engine: Engine) -> None:
             return
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int, checkpoints: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # Take BEGIN away from the sqlite3 driver (it would skip it for SELECT and DDL) so that
@@ -147,9 +163,11 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             # NORMAL is durable across application crashes in WAL mode, and much faster than FULL.
             cursor.execute("PRAGMA synchronous = NORMAL")
+            if not checkpoints:
+                cursor.execute("PRAGMA wal_autocheckpoint = 0")
         finally:
             cursor.close()
 

@@ -99,6 +99,25 @@ class EncodedChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchEnding:
+    """How a batch ends: its final status, its counts ``(processed, filtered, invalid)``, and
+    the reason of a failure."""
+
+    status: str
+    counts: tuple[int, int, int]
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredGroup:
+    """What ``ResultsStore.put_chunk_group`` did: the batches it found already finished (their
+    chunks were not stored), and the batches it ended, as stored."""
+
+    finished: set[str]
+    ended: dict[str, BatchRecord]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredChunkCounts:
     """What one stored chunk adds to its batch's counts."""
 

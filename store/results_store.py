@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -21,7 +22,15 @@ from store.errors import (
     StoreUnavailable,
     TooManyUnfinished,
 )
-from store.records import FINISHED_STATUSES, ApiKeyRecord, BatchRecord, EncodedChunk, NewBatch
+from store.records import (
+    FINISHED_STATUSES,
+    ApiKeyRecord,
+    BatchEnding,
+    BatchRecord,
+    EncodedChunk,
+    NewBatch,
+    StoredGroup,
+)
 from store.runner import Runner, open_runner
 from store.schema import ensure_schema
 from store.window import plan_window
@@ -31,6 +40,10 @@ T = TypeVar("T")
 # Chunks loaded per query while streaming results: a handful of chunks of at most a few
 # hundred items each, never a whole 10,000-item batch.
 CHUNKS_PER_READ = 4
+# Payload reads of at most this many items in all run as small reads (see store.runner).
+SMALL_READ_ITEMS = 1_000
+# Chunk groups of at most this many encoded bytes are stored as small writes.
+SMALL_WRITE_BYTES = 64 * 1024
 PING_TIMEOUT_S = 5.0
 
 
@@ -109,9 +122,19 @@ class ResultsStore:
         async with self._translate_errors():
             return await self._runner.read(work)
 
+    async def _read_small(self, work: Callable[[Connection], T]) -> T:
+        """A read of a few rows by key (see Runner.read_small)."""
+        async with self._translate_errors():
+            return await self._runner.read_small(work)
+
     async def _write(self, work: Callable[[Connection], T]) -> T:
         async with self._translate_errors():
             return await self._runner.write(work)
+
+    async def _write_small(self, work: Callable[[Connection], T]) -> T:
+        """A write of a few rows (see Runner.write_small)."""
+        async with self._translate_errors():
+            return await self._runner.write_small(work)
 
     @asynccontextmanager
     async def _translate_errors(self) -> AsyncIterator[None]:
@@ -164,7 +187,7 @@ class ResultsStore:
                 _raise_on_idempotency_clash(conn, batch)
             return record
 
-        record = await self._write(admit)
+        record = await self._write_small(admit)
         if record is not None:
             return record
         raise StoreError(f"Batch id {batch.batch_id} is already taken; generate a new batch id.")
@@ -189,12 +212,32 @@ class ResultsStore:
         raise StoreError(f"Batch {batch.batch_id} could not be stored; retry.")
 
     async def get_batch(self, batch_id: str) -> BatchRecord | None:
-        return await self._read(lambda conn: batches.get(conn, batch_id))
+        return await self._read_small(lambda conn: batches.get(conn, batch_id))
+
+    async def get_batch_and_results(
+        self, batch_id: str
+    ) -> tuple[BatchRecord | None, list[Any] | None]:
+        """The batch and, when it completed with at most SMALL_READ_ITEMS results, all of them
+        in item order, in one small read; else None for the results (see :meth:`iter_results`).
+        """
+
+        def read(conn: Connection) -> tuple[BatchRecord | None, list[str] | None]:
+            batch = batches.get(conn, batch_id)
+            if batch is None or batch.status != "completed" or batch.processed > SMALL_READ_ITEMS:
+                return batch, None
+            indexes = [index for index, _ in chunks.counts(conn, batch_id, "result_count")]
+            texts = chunks.payloads(conn, batch_id, indexes, "results")
+            return batch, [texts[index] for index in indexes]
+
+        batch, texts = await self._read_small(read)
+        if texts is None:
+            return batch, None
+        return batch, [item for text in texts for item in jsonio.loads(text)]
 
     async def get_batches(self, batch_ids: Collection[str]) -> dict[str, BatchRecord]:
         """The stored batches among ``batch_ids``, by ID (one query)."""
         ids = list(batch_ids)
-        return await self._read(lambda conn: batches.get_many(conn, ids))
+        return await self._read_small(lambda conn: batches.get_many(conn, ids))
 
     async def record_progress(self, counts: Sequence[tuple[str, int, int, int]]) -> None:
         """Live counts ``(batch_id, processed, filtered, invalid)`` of running batches, in one
@@ -369,27 +412,51 @@ class ResultsStore:
         return await self._write(lambda conn: chunks.put(conn, chunk, datetime.now(UTC)))
 
     async def put_chunk_group(
-        self, group: Sequence[EncodedChunk], started: Collection[str], now: datetime
-    ) -> set[str]:
+        self,
+        group: Sequence[EncodedChunk],
+        started: Collection[str],
+        now: datetime,
+        endings: Mapping[str, BatchEnding] | None = None,
+    ) -> StoredGroup:
         """One transaction for a group of transformed chunks: the batches in ``started`` go
         from queued to processing (keeping the first start), then every chunk not stored yet
-        is stored; stored copies are kept, so a group delivered twice changes nothing.
+        is stored; stored copies are kept, so a group delivered twice changes nothing. Last,
+        each batch in ``endings`` (whose last chunk the group holds) ends as it says, unless it
+        was finished before.
 
         Chunks of a batch that is finished (cancelled, say) by the time the transaction runs
         are not stored: their batch IDs are returned, so that nothing of them is announced.
         """
         now = _aware(now, "now")
         chunk_list, started_ids = list(group), set(started)
+        ending_list = sorted((endings or {}).items())
+        for ending in ending_list:
+            if ending[1].status not in FINISHED_STATUSES:
+                raise ValueError(f"an ending needs a finished status, not {ending[1].status!r}")
 
-        def put(conn: Connection) -> set[str]:
+        def put(conn: Connection) -> StoredGroup:
             stored = batches.get_many(conn, {chunk.batch_id for chunk in chunk_list})
             finished = {batch_id for batch_id, batch in stored.items() if batch.finished}
             for batch_id in sorted(started_ids - finished):
                 batches.mark_processing(conn, batch_id, now)
             chunks.put_many(conn, [c for c in chunk_list if c.batch_id not in finished], now)
-            return finished
+            ended = {}
+            completed_at = datetime.now(UTC)
+            for batch_id, ending in ending_list:
+                current = None if batch_id in finished else stored.get(batch_id)
+                if current is None:
+                    continue
+                # As mark_processing left it, without reading it again.
+                current = replace(current, started_at=current.started_at or now)
+                record = batches.finish(
+                    conn, current, ending.status, ending.counts, completed_at, ending.reason
+                )
+                if record is not None:
+                    ended[batch_id] = record
+            return StoredGroup(finished, ended)
 
-        return await self._write(put)
+        size = sum(len(chunk.results_json) + len(chunk.errors_json) for chunk in chunk_list)
+        return await (self._write_small(put) if size <= SMALL_WRITE_BYTES else self._write(put))
 
     async def chunk_indexes(self, batch_id: str) -> set[int]:
         return await self._read(lambda conn: chunks.indexes(conn, batch_id))
@@ -429,16 +496,19 @@ class ResultsStore:
     ) -> AsyncIterator[list[Any]]:
         # Only the small (chunk_index, count) list is read whole; payloads follow a few at a
         # time, each read its own transaction, none open while the caller consumes.
-        counts = await self._read(lambda conn: chunks.counts(conn, batch_id, count_column))
+        # Two integers a chunk: even a 10,000-chunk batch reads in a few ms, most of which a
+        # thread would spend holding the GIL anyway.
+        counts = await self._read_small(lambda conn: chunks.counts(conn, batch_id, count_column))
+        sizes = dict(counts)
         plan = plan_window(counts, offset, limit)
         for start in range(0, len(plan), CHUNKS_PER_READ):
             group = plan[start : start + CHUNKS_PER_READ]
             indexes = [piece.chunk_index for piece in group]
-            texts = await self._read(
-                partial(
-                    chunks.payloads, batch_id=batch_id, chunk_indexes=indexes, column=payload_column
-                )
+            read = partial(
+                chunks.payloads, batch_id=batch_id, chunk_indexes=indexes, column=payload_column
             )
+            small = sum(sizes[index] for index in indexes) <= SMALL_READ_ITEMS
+            texts = await (self._read_small(read) if small else self._read(read))
             for piece in group:
                 if piece.chunk_index not in texts:
                     # Chunks are never rewritten, only deleted with their batch.
@@ -464,7 +534,7 @@ class ResultsStore:
 
     async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """The active (not revoked) key with this hash."""
-        return await self._read(lambda conn: api_keys.find_active(conn, key_hash))
+        return await self._read_small(lambda conn: api_keys.find_active(conn, key_hash))
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         """Every key, revoked ones included, oldest first."""

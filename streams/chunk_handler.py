@@ -4,8 +4,10 @@ Per message the decision is explicit: transform it, skip it (its batch is alread
 e.g. cancelled), or dead-letter it (it does not decode, fails admission, or fails for good).
 Per group the effects are few: one store transaction for every transformed chunk, then one round
 of sends (a result chunk per chunk, one progress message per batch, the dead letters), all in
-flight at once. Every effect is idempotent by (batch ID, chunk index), so a group delivered
-twice after a crash or rebalance is stored and counted once.
+flight at once. A batch of one chunk is ended in that same transaction and its final status
+sent in that round (see streams.finishing): it needs no progress message. Every effect is
+idempotent by (batch ID, chunk index), so a group delivered twice after a crash or rebalance is
+stored and counted once.
 
 ``prepare`` (decode, admit, transform, encode) and ``apply`` (store, send) are separate so that
 the consumer can prepare the next group while the previous group's writes are in flight.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -31,7 +33,15 @@ from schemas.events import (
     ChunksDoneEvent,
     decode,
 )
-from store import BatchRecord, EncodedChunk, NewBatch, StoreError, encode_chunk
+from store import (
+    BatchEnding,
+    BatchRecord,
+    EncodedChunk,
+    NewBatch,
+    StoredGroup,
+    StoreError,
+    encode_chunk,
+)
 from streams.admission import (
     DeadLetterCode,
     check_chunk,
@@ -41,6 +51,7 @@ from streams.admission import (
     signature_required,
 )
 from streams.dead_letters import DeadLetter, SourceMessage, dead_letter_message
+from streams.finishing import BatchFinisher, ending
 from streams.outputs import Outgoing, Outputs
 from streams.owners import OwnerDirectory, ProducerOwner, namespace_of
 from streams.retry import GaveUp, retry_transient
@@ -59,8 +70,12 @@ class ChunkStore(Protocol):
     async def ensure_batch(self, batch: NewBatch) -> BatchRecord: ...
 
     async def put_chunk_group(
-        self, group: Sequence[EncodedChunk], started: Collection[str], now: datetime
-    ) -> set[str]: ...
+        self,
+        group: Sequence[EncodedChunk],
+        started: Collection[str],
+        now: datetime,
+        endings: Mapping[str, BatchEnding] | None = None,
+    ) -> StoredGroup: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +94,12 @@ class PreparedGroup:
     letters: list[DeadLetter] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    read_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Batches of one chunk found finished when their chunk came again: their final status is
+    # repeated, in case the worker that ended them died before announcing it.
+    announce: dict[str, BatchRecord] = field(default_factory=dict)
+    # Batches this group ended (one chunk each), as stored.
+    ended: dict[str, BatchRecord] = field(default_factory=dict)
 
 
 def result_chunk_bytes(chunk: ChunkEvent, encoded: EncodedChunk) -> bytes:
@@ -102,12 +123,14 @@ class ChunkHandler:
         store: ChunkStore,
         registry: PipelineRegistry,
         outputs: Outputs,
+        finisher: BatchFinisher,
         metrics: Metrics,
         topics: TopicNames,
         secret: bytes,
         owners: OwnerDirectory,
     ) -> None:
         self._store = store
+        self._finisher = finisher
         self._owners = owners
         self._registry = registry
         self._outputs = outputs
@@ -144,6 +167,8 @@ class ChunkHandler:
                 continue
             if batch.finished:
                 group.decisions[position] = "skipped"
+                if batch.chunk_count == 1:
+                    group.announce[batch.batch_id] = batch
                 log.info(
                     "chunk skipped",
                     extra=_log_fields(chunk, message, reason=batch.status),
@@ -283,7 +308,7 @@ class ChunkHandler:
 
     async def apply(self, group: PreparedGroup) -> None:
         now = datetime.now(UTC)
-        stored = await self._store_group(group, now)
+        stored = await self._store_group(group)
         outgoing = [
             Outgoing(
                 self._topics.results,
@@ -292,21 +317,24 @@ class ChunkHandler:
             )
             for item in stored
         ]
-        outgoing.extend(self._progress_messages(stored, now))
+        outgoing.extend(self._progress_messages(stored, group.ended, now))
+        outgoing.extend(self._status_messages(group))
         for letter in group.letters:
             outgoing.extend(self._dead_letter_messages(letter, now))
         if outgoing:
             await retry_transient("send outputs", lambda: self._outputs.send(outgoing))
+        for batch in group.ended.values():
+            self._finisher.observe_finished(batch)
         self._count(group, stored)
 
-    async def _store_group(self, group: PreparedGroup, now: datetime) -> list[Transformed]:
+    async def _store_group(self, group: PreparedGroup) -> list[Transformed]:
         """Stores the group's chunks in one transaction. Should the store refuse the group, each
         chunk is tried on its own and the ones it refuses are dead-lettered."""
         items = group.transformed
         if not items:
             return []
         try:
-            return self._skip_finished(group, items, await self._put(items, now))
+            return self._skip_finished(group, items, await self._put(items, group.read_at))
         except (GaveUp, StoreError, ValueError, OverflowError) as exc:
             log.warning(
                 "chunk group refused; storing its chunks one by one",
@@ -315,7 +343,8 @@ class ChunkHandler:
         kept = []
         for item in items:
             try:
-                kept.extend(self._skip_finished(group, [item], await self._put([item], now)))
+                put = await self._put([item], group.read_at)
+                kept.extend(self._skip_finished(group, [item], put))
             except (GaveUp, StoreError, ValueError, OverflowError) as exc:
                 code = (
                     DeadLetterCode.GAVE_UP
@@ -333,34 +362,44 @@ class ChunkHandler:
                 self._letter(group, letter)
         return kept
 
-    async def _put(self, items: Sequence[Transformed], now: datetime) -> set[str]:
-        """Stores the chunks in one transaction; returns the batches found finished there."""
+    async def _put(self, items: Sequence[Transformed], now: datetime) -> StoredGroup:
+        """Stores the chunks in one transaction, ending the batches of one chunk."""
         started = {item.batch.batch_id for item in items if item.batch.status == "queued"}
         encoded = [item.encoded for item in items]
-        finished = await retry_transient(
-            "store chunk group", lambda: self._store.put_chunk_group(encoded, started, now)
+        endings = {
+            item.batch.batch_id: ending(item.batch.on_invalid, _counts(item.counts))
+            for item in items
+            if item.batch.chunk_count == 1
+        }
+        put = await retry_transient(
+            "store chunk group",
+            lambda: self._store.put_chunk_group(encoded, started, now, endings),
         )
         self._metrics.store_transactions.labels(kind="chunk_group").inc()
-        return finished
+        return put
 
     def _skip_finished(
-        self, group: PreparedGroup, items: Sequence[Transformed], finished: set[str]
+        self, group: PreparedGroup, items: Sequence[Transformed], put: StoredGroup
     ) -> list[Transformed]:
         """The items stored; those of a batch finished (cancelled) after the group was read
         were left out of the store, and are skipped: nothing of them is announced."""
+        group.ended.update(put.ended)
         kept = []
         for item in items:
-            if item.batch.batch_id in finished:
+            if item.batch.batch_id in put.finished:
                 group.decisions[item.position] = "skipped"
             else:
                 kept.append(item)
         return kept
 
-    def _progress_messages(self, stored: Sequence[Transformed], now: datetime) -> list[Outgoing]:
-        """One ChunksDoneEvent per batch of the group."""
+    def _progress_messages(
+        self, stored: Sequence[Transformed], ended: Collection[str], now: datetime
+    ) -> list[Outgoing]:
+        """One ChunksDoneEvent per batch of the group that runs on (not of one chunk)."""
         by_batch: dict[str, list[Transformed]] = {}
         for item in stored:
-            by_batch.setdefault(item.chunk.batch_id, []).append(item)
+            if item.batch.chunk_count > 1 and item.chunk.batch_id not in ended:
+                by_batch.setdefault(item.chunk.batch_id, []).append(item)
         messages = []
         for batch_id, items in by_batch.items():
             first = items[0].chunk
@@ -374,6 +413,15 @@ class ChunkHandler:
             )
             messages.append(Outgoing(self._topics.progress, batch_id.encode(), event.to_bytes()))
         return messages
+
+    def _status_messages(self, group: PreparedGroup) -> list[Outgoing]:
+        """The final status of each batch the group ended, or found ended again."""
+        found = [
+            self._finisher.status_message(batch, chunks_done=batch.chunk_count)
+            for batch in group.ended.values()
+        ]
+        found.extend(self._finisher.status_message(batch) for batch in group.announce.values())
+        return [message for message in found if message is not None]
 
     def _dead_letter_messages(self, letter: DeadLetter, now: datetime) -> list[Outgoing]:
         messages = [dead_letter_message(letter, self._topics.dead_letters, self._metrics, now)]
@@ -416,6 +464,10 @@ class ChunkHandler:
                 "duration_ms": round(elapsed_s * 1000, 3),
             },
         )
+
+
+def _counts(counts: ChunkCounts) -> tuple[int, int, int]:
+    return counts.processed, counts.filtered, counts.invalid
 
 
 def _log_fields(chunk: ChunkEvent, message: SourceMessage, **more: object) -> dict[str, object]:

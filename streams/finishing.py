@@ -4,6 +4,11 @@ The progress table is the authority for a batch's counts and for when it is done
 streams.progress_handler); the store's batch row is a projection of it, written here when the
 batch ends (and as live counts while it runs). The progress agent and the reconciler both end
 batches through this module.
+
+A batch of one chunk has no counts to fold: the transform handler ends it in the transaction
+that stores its chunk, with the ending and the announcement made here (``ending``,
+``status_message``, ``observe_finished``), and its progress never reaches the table. That saves
+a synchronous 1-item batch a round through the progress topic, a read and a transaction.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any, Protocol
 
 from batchline.metrics import Metrics
 from schemas.events import BatchStatusEvent
-from store import BatchRecord
+from store import BatchEnding, BatchRecord
 from streams.outputs import Outgoing, Outputs
 from streams.retry import retry_transient
 
@@ -29,6 +34,13 @@ def final_status(on_invalid: str, invalid: int) -> tuple[str, str | None]:
     if invalid > 0 and on_invalid == "reject":
         return "failed", REJECTED_REASON
     return "completed", None
+
+
+def ending(on_invalid: str, counts: tuple[int, int, int]) -> BatchEnding:
+    """How a batch ends whose every chunk is counted, with ``counts`` (processed, filtered,
+    invalid)."""
+    status, reason = final_status(on_invalid, counts[2])
+    return BatchEnding(status, counts, reason)
 
 
 class FinishingStore(Protocol):
@@ -75,21 +87,27 @@ class BatchFinisher:
         self._metrics.store_transactions.labels(kind="finish").inc()
         # Announced as stored, which keeps the first ending: when another path finished the
         # batch first (a cancel, say), its status is the one repeated, not this one.
-        if stored is not None:
-            await self._send_status(stored, chunks_done)
+        message = None if stored is None else self.status_message(stored, chunks_done)
+        if message is not None:
+            await retry_transient("send status", lambda: self._outputs.send([message]))
         if finished_now and stored is not None:
-            if stored.duration is not None:
-                self._metrics.duration.labels(scope="batch").observe(stored.duration)
-            if stored.status == "failed":
-                self._metrics.errors.labels(error_type="batch_failed").inc()
-            log.info("batch finished", extra={"batch_id": batch_id, "status": stored.status})
+            self.observe_finished(stored)
         return stored
+
+    def observe_finished(self, batch: BatchRecord) -> None:
+        """Metrics and the log line of a batch that has just ended."""
+        if batch.duration is not None:
+            self._metrics.duration.labels(scope="batch").observe(batch.duration)
+        if batch.status == "failed":
+            self._metrics.errors.labels(error_type="batch_failed").inc()
+        log.info("batch finished", extra={"batch_id": batch.batch_id, "status": batch.status})
 
     async def announce(self, batch_id: str, chunks_done: int | None = None) -> BatchRecord | None:
         """Sends the stored final state of a batch on the status topic (idempotent)."""
         batch = await retry_transient("read batch", lambda: self._store.get_batch(batch_id))
-        if batch is not None:
-            await self._send_status(batch, chunks_done)
+        message = None if batch is None else self.status_message(batch, chunks_done)
+        if message is not None:
+            await retry_transient("send status", lambda: self._outputs.send([message]))
         return batch
 
     def live_status(
@@ -109,9 +127,10 @@ class BatchFinisher:
         )
         return Outgoing(self._status_topic, batch_id.encode(), event.to_bytes())
 
-    async def _send_status(self, batch: BatchRecord, chunks_done: int | None) -> None:
+    def status_message(self, batch: BatchRecord, chunks_done: int | None = None) -> Outgoing | None:
+        """The status event of a finished batch as stored (None while it runs)."""
         if not batch.finished:
-            return
+            return None
         if chunks_done is None:
             chunks_done = batch.chunk_count if batch.status == "completed" else 0
         event = BatchStatusEvent(
@@ -126,5 +145,4 @@ class BatchFinisher:
             reason=batch.reason,
             at=batch.completed_at or datetime.now(UTC),
         )
-        message = Outgoing(self._status_topic, batch.batch_id.encode(), event.to_bytes())
-        await retry_transient("send status", lambda: self._outputs.send([message]))
+        return Outgoing(self._status_topic, batch.batch_id.encode(), event.to_bytes())

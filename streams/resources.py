@@ -71,6 +71,7 @@ class WorkerResources(mode.Service):
             store=store,
             registry=self.registry,
             outputs=outputs,
+            finisher=finisher,
             metrics=self.metrics,
             topics=self.topics,
             secret=settings.chunk_secret.get_secret_value().encode(),

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from store import BatchNotFound, ResultsStore, chunks
+from store import BatchEnding, BatchNotFound, ResultsStore, chunks, encode_chunk, results_store
 from store.results_store import CHUNKS_PER_READ
 from tests.integration.store.builders import StoreTarget, at, new_batch
 
@@ -237,3 +237,53 @@ async def test_an_ending_without_counted_chunks_keeps_every_chunk(store: Results
         await store.put_chunk(batch.batch_id, index, 3 * index, ["x"] * 3, [])
     await store.end_batch(batch.batch_id, "completed", (6, 0, 0), at(10))
     assert await store.chunk_indexes(batch.batch_id) == {0, 1}
+
+
+async def test_a_chunk_group_ends_the_batches_it_is_given_endings_for(store: ResultsStore) -> None:
+    one = await store.insert_batch(new_batch(total=2, chunk_count=1, batch_size=2))
+    cancelled = await store.insert_batch(new_batch(total=2, chunk_count=1, batch_size=2))
+    await store.end_batch(cancelled.batch_id, "cancelled", (0, 0, 0), at(1))
+    group = [
+        encode_chunk(one.batch_id, 0, 0, ["a", "b"], []),
+        encode_chunk(cancelled.batch_id, 0, 0, ["c", "d"], []),
+    ]
+    endings = {
+        one.batch_id: BatchEnding("completed", (2, 0, 0)),
+        cancelled.batch_id: BatchEnding("completed", (2, 0, 0)),
+    }
+
+    put = await store.put_chunk_group(group, {one.batch_id}, at(5), endings)
+
+    assert put.finished == {cancelled.batch_id}
+    assert set(put.ended) == {one.batch_id}
+    ended = put.ended[one.batch_id]
+    assert (ended.status, ended.processed, ended.started_at) == ("completed", 2, at(5))
+    assert ended.completed_at is not None and ended.duration is not None
+    assert await store.get_batch(one.batch_id) == ended
+    assert await collect(store, one.batch_id) == ["a", "b"]
+    # The cancelled batch keeps its ending, and gets no chunk.
+    assert (await store.get_batch(cancelled.batch_id)).status == "cancelled"  # type: ignore[union-attr]
+    assert await store.chunk_indexes(cancelled.batch_id) == set()
+    # The same group again ends nothing more.
+    again = await store.put_chunk_group(group, set(), at(6), endings)
+    assert again.ended == {} and again.finished == {one.batch_id, cancelled.batch_id}
+
+
+async def test_a_small_completed_batch_comes_with_its_results_in_one_read(
+    store: ResultsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = await store.insert_batch(new_batch(total=13, chunk_count=5, batch_size=3))
+    expected = await put_sized_chunks(store, batch.batch_id, [4, 2, 0, 3, 1])
+
+    running, none_yet = await store.get_batch_and_results(batch.batch_id)
+    assert running is not None and running.status == "queued" and none_yet is None
+
+    await store.end_batch(batch.batch_id, "completed", (13, 0, 0), at(10))
+    ended, results = await store.get_batch_and_results(batch.batch_id)
+    assert ended is not None and ended.status == "completed"
+    assert results == expected
+
+    monkeypatch.setattr(results_store, "SMALL_READ_ITEMS", 12)
+    _, too_many = await store.get_batch_and_results(batch.batch_id)
+    assert too_many is None  # streamed with iter_results instead
+    assert await store.get_batch_and_results("b_unknown") == (None, None)

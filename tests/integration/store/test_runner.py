@@ -4,6 +4,7 @@ calls after close."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -102,3 +103,45 @@ async def test_a_call_that_outlives_close_still_gets_its_answer(store: ResultsSt
     await store.close()
 
     assert await store.count_results("b") == 1
+
+
+async def test_small_sqlite_work_runs_on_the_event_loop_thread(tmp_path: Path) -> None:
+    store = await ResultsStore.connect(sqlite_url(tmp_path))
+    try:
+        read_in = await store._read_small(lambda _conn: threading.current_thread().name)
+        written_in = await store._write_small(lambda _conn: threading.current_thread().name)
+    finally:
+        await store.close()
+
+    assert read_in == written_in == threading.current_thread().name
+
+
+async def test_a_small_write_meeting_another_writer_waits_in_the_writer_thread(
+    tmp_path: Path,
+) -> None:
+    """Another process holds SQLite's write lock: the small write does not block the event
+    loop on it (busy_timeout 0 there) but queues in the writer thread, which waits for it."""
+    store = await ResultsStore.connect(sqlite_url(tmp_path))
+    holder = sqlite3.connect(tmp_path / "results.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        threads: list[str] = []
+
+        def note_thread(_conn: Connection) -> str:
+            threads.append(threading.current_thread().name)
+            return threading.current_thread().name
+
+        write = asyncio.create_task(store._write_small(note_thread))
+        ticks = 0
+        while not write.done() and ticks < 20:  # the loop keeps running meanwhile
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20 and not write.done()
+        holder.execute("COMMIT")
+        done_in = await asyncio.wait_for(write, WAIT_S)
+    finally:
+        holder.close()
+        await store.close()
+
+    assert done_in.startswith("batchline-sqlite-writer")
+    assert threads == [done_in]  # the attempt on the loop stopped at BEGIN IMMEDIATE

@@ -49,6 +49,9 @@ def handler(
         store=store,
         registry=registry,
         outputs=outputs,
+        finisher=BatchFinisher(
+            store=store, outputs=outputs, metrics=metrics, status_topic=TOPICS.status
+        ),
         metrics=metrics,
         topics=TOPICS,
         secret=SECRET,

@@ -6,12 +6,21 @@ Both record every call, so that a test can assert what a handler did (and did no
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from store import ApiKeyRecord, BatchRecord, EncodedChunk, NewBatch, StoreError, StoreUnavailable
+from store import (
+    ApiKeyRecord,
+    BatchEnding,
+    BatchRecord,
+    EncodedChunk,
+    NewBatch,
+    StoredGroup,
+    StoreError,
+    StoreUnavailable,
+)
 from streams.outputs import Outgoing
 
 BASE_TIME = datetime(2024, 1, 1, tzinfo=UTC)
@@ -115,8 +124,12 @@ class FakeStore:
         return self.batches[batch.batch_id]
 
     async def put_chunk_group(
-        self, group: Sequence[EncodedChunk], started: Collection[str], now: datetime
-    ) -> set[str]:
+        self,
+        group: Sequence[EncodedChunk],
+        started: Collection[str],
+        now: datetime,
+        endings: Mapping[str, BatchEnding] | None = None,
+    ) -> StoredGroup:
         self.calls.append("put_chunk_group")
         ids = [(chunk.batch_id, chunk.chunk_index) for chunk in group]
         self.put_groups.append(ids)
@@ -141,8 +154,12 @@ class FakeStore:
         for chunk in group:
             if chunk.batch_id not in finished:
                 self.chunks.setdefault((chunk.batch_id, chunk.chunk_index), chunk)
+        ended = {}
+        for batch_id, ending in sorted((endings or {}).items()):
+            if batch_id not in finished and self._end(batch_id, ending, now):
+                ended[batch_id] = self.batches[batch_id]
         self.committed_groups.append(ids)
-        return finished
+        return StoredGroup(finished, ended)
 
     # ProgressStore and FinishingStore
 
@@ -171,21 +188,28 @@ class FakeStore:
         reason: str | None = None,
     ) -> bool:
         self.calls.append("finish_batch")
-        self.finish_calls.append((batch_id, status, processed, filtered, invalid, reason))
+        ending = BatchEnding(status, (processed, filtered, invalid), reason)
+        return self._end(batch_id, ending, completed_at)
+
+    def _end(self, batch_id: str, ending: BatchEnding, completed_at: datetime) -> bool:
+        processed, filtered, invalid = ending.counts
+        self.finish_calls.append(
+            (batch_id, ending.status, processed, filtered, invalid, ending.reason)
+        )
         found = self.batches.get(batch_id)
         if found is None or found.finished:
             return False
         started_at = found.started_at or found.created_at
         self.batches[batch_id] = dataclasses.replace(
             found,
-            status=status,
+            status=ending.status,
             processed=processed,
             filtered=filtered,
             invalid=invalid,
             started_at=started_at,
             completed_at=completed_at,
             duration=(completed_at - started_at).total_seconds(),
-            reason=reason,
+            reason=ending.reason,
         )
         return True
 

@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaConnectionError
 from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import (
+    BatchStatusEvent,
     ChunkEvent,
     ChunkFailedEvent,
     ChunksDoneEvent,
@@ -24,6 +25,7 @@ from streams import retry
 from streams.admission import DEAD_LETTER_MESSAGES, DeadLetterCode
 from streams.chunk_handler import ChunkHandler, result_chunk_bytes
 from streams.dead_letters import SourceMessage
+from streams.finishing import REJECTED_REASON, BatchFinisher
 from streams.owners import StoredOwners
 from streams.progress_handler import decode_progress
 from tests.unit.streams.builders import (
@@ -65,6 +67,10 @@ def chunks_done(outputs: FakeOutputs) -> list[ChunksDoneEvent]:
 def chunks_failed(outputs: FakeOutputs) -> list[ChunkFailedEvent]:
     events = [decode_progress(m.value) for m in outputs.on(TOPICS.progress)]
     return [event for event in events if isinstance(event, ChunkFailedEvent)]
+
+
+def statuses(outputs: FakeOutputs) -> list[BatchStatusEvent]:
+    return [decode(BatchStatusEvent, m.value) for m in outputs.on(TOPICS.status)]
 
 
 def counted(event: ChunksDoneEvent) -> list[tuple[int, int, int, int]]:
@@ -184,8 +190,15 @@ async def test_empty_producer_batch_is_registered_and_reported_done(
     assert (registered.total, registered.chunk_count, registered.batch_size) == (0, 1, 1)
     [result] = results(outputs)
     assert (result.results, result.errors) == ([], [])
-    [done] = chunks_done(outputs)
-    assert counted(done) == [(0, 0, 0, 0)]
+    # One chunk: the batch ends as its chunk is stored, with no progress message.
+    assert chunks_done(outputs) == []
+    [status] = statuses(outputs)
+    assert (status.status, status.total, status.processed, status.chunks_done) == (
+        "completed",
+        0,
+        0,
+        1,
+    )
 
 
 async def test_chunk_past_chunk_count_is_dead_lettered_and_touches_no_batch(
@@ -438,7 +451,9 @@ async def test_chunk_of_a_cancelled_batch_is_skipped_and_nothing_is_stored(
 
     assert store.calls_to("put_chunk_group") == 0
     assert store.batches["a1"].status == "cancelled"
-    assert outputs.sent == [] and outputs.send_calls == 0
+    # The batch's one chunk came again: its stored final status is repeated, nothing else.
+    assert [m.topic for m in outputs.sent] == [TOPICS.status]
+    assert [s.status for s in statuses(outputs)] == ["cancelled"]
 
 
 async def test_cancel_is_noticed_by_the_next_group(
@@ -465,6 +480,62 @@ async def test_a_cancel_between_reading_and_storing_a_group_leaves_it_unstored_a
     assert group.decisions == ["skipped", "skipped"]
     assert store.chunks == {}
     assert outputs.sent == []
+
+
+async def test_a_one_chunk_batch_ends_in_the_transaction_that_stores_its_chunk(
+    handler: ChunkHandler, store: FakeStore, outputs: FakeOutputs
+) -> None:
+    register_api_batch(store, "a1", total=2, batch_size=2)
+
+    assert await handler.handle(messages(api_chunks("a1", items(2), 2))) == ["transformed"]
+
+    assert store.calls == ["get_batches", "put_chunk_group"]
+    stored = store.batches["a1"]
+    assert (stored.status, stored.processed, stored.filtered) == ("completed", 2, 0)
+    assert stored.started_at is not None and stored.duration is not None
+    # The result chunk and the final status go out in the one round of sends.
+    assert outputs.send_calls == 1
+    assert [m.topic for m in outputs.sent] == [TOPICS.results, TOPICS.status]
+    [status] = statuses(outputs)
+    assert (status.status, status.processed, status.chunks_done, status.chunk_count) == (
+        "completed",
+        2,
+        1,
+        1,
+    )
+
+
+async def test_a_one_chunk_batch_cancelled_before_its_chunk_is_stored_stays_cancelled(
+    handler: ChunkHandler, store: FakeStore, outputs: FakeOutputs
+) -> None:
+    register_api_batch(store, "a1", total=2, batch_size=2)
+    group = await handler.prepare(messages(api_chunks("a1", items(2), 2)))
+    store.batches["a1"] = dataclasses.replace(store.batches["a1"], status="cancelled")
+
+    await handler.apply(group)
+
+    assert group.decisions == ["skipped"]
+    assert store.batches["a1"].status == "cancelled" and store.chunks == {}
+    assert outputs.sent == []
+
+
+async def test_a_one_chunk_batch_delivered_again_repeats_its_final_status_and_stores_nothing(
+    handler: ChunkHandler, store: FakeStore, outputs: FakeOutputs
+) -> None:
+    # A worker that ended the batch and died before announcing it: the chunk comes again.
+    register_api_batch(store, "a1", total=2, batch_size=2)
+    group = messages(api_chunks("a1", items(2), 2))
+    await handler.handle(group)
+    ended = store.batches["a1"]
+    outputs.sent.clear()
+
+    assert await handler.handle(group) == ["skipped"]
+
+    assert store.batches["a1"] == ended
+    assert store.calls_to("put_chunk_group") == 1
+    assert [m.topic for m in outputs.sent] == [TOPICS.status]
+    [status] = statuses(outputs)
+    assert (status.status, status.processed) == ("completed", 2)
 
 
 async def test_a_running_batch_is_read_once_per_group_and_started_once(
@@ -533,8 +604,12 @@ async def test_mixed_group_stores_the_good_chunks_in_one_transaction_and_dead_le
     ]
     assert {e.batch_id: counted(e) for e in chunks_done(outputs)} == {
         "a1": [(0, 2, 0, 0), (1, 2, 0, 0)],
-        "p1": [(0, 1, 0, 0)],
     }
+    # p1 has one chunk: ended in the group's transaction and announced, not counted.
+    assert [(e.batch_id, e.status, e.processed) for e in statuses(outputs)] == [
+        ("p1", "completed", 1)
+    ]
+    assert store.batches["p1"].status == "completed"
     assert chunks_failed(outputs) == []
     assert [(r.batch_id, r.chunk_index) for r in results(outputs)] == [
         ("a1", 0),
@@ -608,9 +683,15 @@ async def test_reject_batch_with_an_invalid_item_reports_the_error_and_counts_it
     [result] = results(outputs)
     assert [r["amount"] for r in result.results] == [Decimal("0.50"), Decimal("2.50")]
     assert result.errors == [{"row": 1, "field": "amount", "reason": "Invalid number format"}]
-    [done] = chunks_done(outputs)
-    assert done.on_invalid == "reject"
-    assert counted(done) == [(0, 2, 1, 1)]
+    assert chunks_done(outputs) == []
+    [status] = statuses(outputs)
+    assert (status.status, status.processed, status.filtered, status.invalid) == (
+        "failed",
+        2,
+        1,
+        1,
+    )
+    assert status.reason == REJECTED_REASON
 
 
 # the store refusing or failing
@@ -694,7 +775,7 @@ async def test_transient_send_failures_are_retried_and_everything_sent_once(
     await handler.handle(messages(producer_chunks("p1", items(2), 2)))
 
     assert outputs.send_calls == 3
-    assert [m.topic for m in outputs.sent] == [TOPICS.results, TOPICS.progress]
+    assert [m.topic for m in outputs.sent] == [TOPICS.results, TOPICS.status]
 
 
 # redelivery
@@ -710,6 +791,9 @@ async def test_redelivered_group_stores_nothing_new_and_reports_progress_again(
             store=store,
             registry=registry,
             outputs=outputs,
+            finisher=BatchFinisher(
+                store=store, outputs=outputs, metrics=metrics, status_topic=TOPICS.status
+            ),
             metrics=metrics,
             topics=TOPICS,
             secret=SECRET,
