@@ -13,6 +13,7 @@ from api.metrics import router as metrics_router
 from api.middleware import RequestIdMiddleware
 from api.routes import batches, health, pipelines
 from api.state import open_state
+from batchline.collector import freeze_startup_objects
 from schemas.settings import Settings
 
 DESCRIPTION = """
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             app.state.batchline = await open_state(settings, stack)
+            freeze_startup_objects()
             yield
 
     app = FastAPI(

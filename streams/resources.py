@@ -14,6 +14,7 @@ from typing import Any
 
 import mode
 
+from batchline.collector import freeze_startup_objects
 from batchline.kafka_security import KafkaSecurity
 from batchline.metrics import Metrics
 from schemas.settings import Settings
@@ -117,6 +118,7 @@ class WorkerResources(mode.Service):
             security=security,
         )
         await self.add_runtime_dependency(self.records)
+        freeze_startup_objects()
         self._ready.set()
 
     async def wait_ready(self) -> None:
