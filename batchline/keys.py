@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from aiokafka.errors import KafkaError
 
 from api.security import hash_api_key, new_api_key
+from batchline.broker.auth import ADMIN_USER, BrokerCredentials, producer_principal
+from batchline.broker.local_broker import BrokerError
+from batchline.devstack import AUTH_BROKER_DIR
+from batchline.errors import BatchlineError
 from schemas.settings import Settings
-from store import ResultsStore, StoreError
+from store import ApiKeyRecord, ResultsStore, StoreError
+from streams.errors import TopicCreationFailed
+from streams.owners import producer_namespace
+from streams.topics import TopicNames, ensure_ingest_topic
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
@@ -75,3 +84,62 @@ def revoke_key(name_or_id: Annotated[str, typer.Argument(help="Key id or name.")
         typer.echo(f"batchline: no active key {name_or_id!r}", err=True)
         raise typer.Exit(1)
     typer.echo(f"Revoked {name_or_id}")
+
+
+async def _active_key(store_url: str, name_or_id: str) -> ApiKeyRecord | None:
+    store = await ResultsStore.connect(store_url)
+    try:
+        keys = await store.list_api_keys()
+    finally:
+        await store.close()
+    return next(
+        (k for k in keys if name_or_id in (k.name, k.key_id) and k.revoked_at is None), None
+    )
+
+
+@keys_app.command("grant-producer")
+def grant_producer(
+    name_or_id: Annotated[str, typer.Argument(help="Key id or name.")],
+    broker_dir: Annotated[
+        Path, typer.Option(help="The folder of the local broker started with --auth.")
+    ] = Path("data") / AUTH_BROKER_DIR,
+) -> None:
+    """Give the producer holding this key a Kafka principal of its own, which may write only
+    its own ingest topic, <prefix>.ingest.<namespace>: workers admit there only batch IDs of
+    the key's namespace. Its client settings are written beside the broker's other
+    credentials. Running it again changes nothing."""
+    from batchline.broker import local_broker
+
+    settings = Settings()
+    key = asyncio.run(_active_key(settings.store_url, name_or_id))
+    if key is None:
+        typer.echo(f"batchline: no active key {name_or_id!r}", err=True)
+        raise typer.Exit(1)
+    namespace = producer_namespace(key.key_hash)
+    credentials = BrokerCredentials.of(broker_dir)
+    try:
+        if not credentials.exist:
+            raise BrokerError(
+                f"{broker_dir} holds no broker started with `batchline broker --auth`"
+            )
+        topic = asyncio.run(
+            ensure_ingest_topic(
+                settings.kafka_bootstrap,
+                TopicNames(settings.topic_prefix),
+                namespace,
+                settings.partitions,
+                credentials.security(ADMIN_USER),
+            )
+        )
+        grant = local_broker.grant_producer(
+            broker_dir, settings.kafka_bootstrap, producer_principal(namespace), topic
+        )
+    except (BatchlineError, TopicCreationFailed, KafkaError, OSError) as exc:
+        typer.echo(f"batchline: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Kafka principal {grant.principal} may write {grant.ingest_topic} only.")
+    typer.echo(f"  Batchline settings:  set -a; . {grant.env_file}; set +a")
+    typer.echo(f"  Kafka's own tools:   --producer.config {grant.properties_file}")
+    typer.echo(
+        f"  Batch IDs there must start with {namespace}: (see the README's producer contract)."
+    )

@@ -122,7 +122,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100, help="records per chunk")
     parser.add_argument("--pipeline", default="default", help="pipeline: name or name@version")
     parser.add_argument(
-        "--topic", default="batchline.requests", help="the requests topic (<prefix>.requests)"
+        "--topic",
+        default="batchline.requests",
+        help="the requests topic (<prefix>.requests), or the key's own <prefix>.ingest.<namespace>",
     )
     parser.add_argument("--name", help="your part of the batch ID (default: a random UUID)")
     parser.add_argument("--username", help="SASL/SCRAM-SHA-512 login, if the broker asks for one")

@@ -41,6 +41,7 @@ class DeadLetterCode(StrEnum):
     INDEX_OUT_OF_RANGE = "index_out_of_range"
     MISPLACED_ROWS = "misplaced_rows"
     WRONG_ITEM_COUNT = "wrong_item_count"
+    WRONG_INGEST = "wrong_ingest"
     # Records of the record stream (streams.record_stream).
     INVALID_RECORD = "invalid_record"
     # Progress and control messages.
@@ -68,6 +69,8 @@ DEAD_LETTER_MESSAGES: dict[DeadLetterCode, str] = {
     DeadLetterCode.INDEX_OUT_OF_RANGE: "chunk_index is not below chunk_count",
     DeadLetterCode.MISPLACED_ROWS: "first_row is not chunk_index * batch_size",
     DeadLetterCode.WRONG_ITEM_COUNT: "items does not hold the chunk's share of the batch",
+    DeadLetterCode.WRONG_INGEST: "A chunk on a producer's ingest topic names a batch outside "
+    "that producer's namespace",
     DeadLetterCode.INVALID_RECORD: "The record is not a JSON object, names its pipeline in an "
     "unusable header, or has invalid fields (see errors)",
     DeadLetterCode.INVALID_EVENT: "The message is not a valid progress or control event (see "

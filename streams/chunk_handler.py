@@ -235,8 +235,12 @@ class ChunkHandler:
         self, message: SourceMessage, chunk: ChunkEvent
     ) -> ProducerOwner | DeadLetterCode | None:
         """The key that owns a namespaced batch ID and signed this chunk, None for an ID
-        without a namespace, or why the chunk is refused."""
+        without a namespace, or why the chunk is refused. On a producer's own ingest topic,
+        only batch IDs of its namespace are admitted."""
         namespace = namespace_of(chunk.batch_id)
+        ingest = self._topics.ingest_namespace(message.topic)
+        if ingest is not None and namespace != ingest:
+            return DeadLetterCode.WRONG_INGEST
         if namespace is None:
             return None
         owner = await retry_transient("read API keys", lambda: self._owners.find(namespace))

@@ -13,7 +13,8 @@ every few seconds for unfinished batches without progress for BATCHLINE_RECONCIL
 - chunks are missing: each is read again from the requests topic at the (partition, offset)
   the API recorded when it published, and transformed like any other delivery (idempotently);
   chunks without a recorded location (an event-driven producer's) are found by reading the
-  requests topic from shortly before the batch was registered;
+  requests topic, and the producer's own ingest topic, from shortly before the batch was
+  registered;
 - nothing of the batch exists anywhere long after its creation: it was never published and is
   failed, freeing its owner's slot;
 - chunks are still missing BATCHLINE_MISSING_CHUNKS_AFTER_S after the batch's last progress
@@ -40,6 +41,7 @@ from streams.dead_letters import SourceMessage
 from streams.finishing import BatchFinisher
 from streams.located import FETCH_TIMEOUT_MS, read_located
 from streams.outputs import Outgoing, Outputs
+from streams.owners import namespace_of
 from streams.progress_handler import stored_counts_events
 from streams.topics import MAX_MESSAGE_BYTES, TopicNames, topic_partitions
 
@@ -186,15 +188,26 @@ class Reconciler:
             await self.chunks.handle([message])
 
     async def _scan_for_chunks(self, batch: BatchRecord, missing: set[int]) -> bool:
-        """Reads the requests topic from a while before the batch was registered to its current
-        end, and transforms the batch's chunks that are not stored yet. For chunks whose
-        location was never recorded: those of event-driven producers, or of an API that died
-        right after publishing. True if any chunk was found."""
+        """Reads the requests topic (and for a producer's batch, its own ingest topic) from a
+        while before the batch was registered to its current end, and transforms the batch's
+        chunks that are not stored yet. For chunks whose location was never recorded: those of
+        event-driven producers, or of an API that died right after publishing. True if any
+        chunk was found."""
         if not missing:
             return False
-        topic = self.topics.requests
-        key = batch.batch_id.encode()
+        topics = [self.topics.requests]
+        namespace = namespace_of(batch.batch_id)
+        if namespace is not None:
+            topics.append(self.topics.ingest(namespace))
         since_ms = int((batch.created_at - SCAN_MARGIN).timestamp() * 1000)
+        found = 0
+        for topic in topics:
+            found += await self._scan_topic(topic, batch.batch_id.encode(), since_ms, missing)
+        return found > 0
+
+    async def _scan_topic(self, topic: str, key: bytes, since_ms: int, missing: set[int]) -> int:
+        """How many of the ``missing`` chunks keyed ``key`` ``topic`` held since ``since_ms``
+        (each transformed as it is found); 0 for a topic that does not exist."""
         consumer = self._reader()
         await consumer.start()
         found = 0
@@ -204,7 +217,7 @@ class Reconciler:
                 for p in await topic_partitions(self.bootstrap, topic, self.security)
             ]
             if not partitions:
-                return False
+                return 0
             consumer.assign(partitions)
             ends = await consumer.end_offsets(partitions)
             starts = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
@@ -230,7 +243,7 @@ class Reconciler:
                             found += 1
         finally:
             await consumer.stop()
-        return found > 0
+        return found
 
 
 def _source(topic: str, partition: int, record: Any) -> SourceMessage:

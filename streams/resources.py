@@ -102,7 +102,9 @@ class WorkerResources(mode.Service):
             handler=chunks,
             metrics=self.metrics,
             bootstrap=settings.kafka_bootstrap,
-            topic=self.topics.requests,
+            # The requests topic and every producer's own ingest topic, new ones included.
+            topic=self.topics.chunk_inputs,
+            pattern=True,
             group_id=transform_group_id(settings.topic_prefix),
             security=security,
         )

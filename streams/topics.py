@@ -11,12 +11,17 @@ outside this repo. Names are ``<BATCHLINE_TOPIC_PREFIX>.<role>``; payloads are i
 | control      | batch ID               | CancelCommand    | cancel requests                    |
 | status       | batch ID               | BatchStatusEvent | compacted: latest state of a batch |
 | dead-letters | batch ID when known    | DeadLetterEvent  | undecodable or failed chunks       |
+
+Beside them, a producer granted a principal of its own (``batchline broker grant-producer``)
+writes its chunks to ``<prefix>.ingest.<namespace>``, its own ingest topic, which only it may
+write; workers read every such topic with the requests topic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -42,6 +47,9 @@ MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 # only as large as what is waiting when it goes out.
 PRODUCER_BATCH_BYTES = 1024 * 1024
 _LARGE = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+INGEST_ROLE = "ingest"
+# A producer namespace (streams.owners.producer_namespace): "p" and 16 hex digits.
+NAMESPACE_PATTERN = "p[0-9a-f]{16}"
 # Below the API's own limit on creating topics (api.submission.TOPICS_TIMEOUT_S).
 READY_TIMEOUT_S = 8.0
 
@@ -107,6 +115,24 @@ class TopicNames:
     def record_results(self) -> str:
         return self._name("record-results")
 
+    def ingest(self, namespace: str) -> str:
+        """The ingest topic of the producer whose batch IDs carry ``namespace``."""
+        return self._name(f"{INGEST_ROLE}.{namespace}")
+
+    @property
+    def chunk_inputs(self) -> str:
+        """A pattern (regex) of every topic chunks are read from: requests and each ingest."""
+        prefix = re.escape(self.prefix)
+        return rf"^{prefix}\.(requests|{INGEST_ROLE}\.{NAMESPACE_PATTERN})$"
+
+    def ingest_namespace(self, topic: str) -> str | None:
+        """The producer namespace an ingest topic belongs to; None for any other topic."""
+        head = self._name(f"{INGEST_ROLE}.")
+        if not topic.startswith(head):
+            return None
+        namespace = topic[len(head) :]
+        return namespace if re.fullmatch(NAMESPACE_PATTERN, namespace) else None
+
     def all(self) -> list[str]:
         return [self._name(spec.role) for spec in TOPIC_SPECS]
 
@@ -153,6 +179,25 @@ async def ensure_topics(
         await _warn_about_small_message_limits(admin, names, existing)
         if names.requests in existing:
             await _warn_about_other_retention(admin, names.requests, requests_retention_ms)
+
+
+async def ensure_ingest_topic(
+    bootstrap: str,
+    names: TopicNames,
+    namespace: str,
+    partitions: int,
+    security: KafkaSecurity = PLAINTEXT,
+) -> str:
+    """Creates the ingest topic of the producer ``namespace`` (configured as the requests topic)
+    unless it exists; returns its name."""
+    name = names.ingest(namespace)
+    spec = {spec.role: spec for spec in TOPIC_SPECS}["requests"]
+    wanted = NewTopic(
+        name=name, num_partitions=partitions, replication_factor=1, topic_configs=dict(spec.config)
+    )
+    async with admin_client(bootstrap, security) as admin:
+        await _create_missing(admin, [wanted], set(await admin.list_topics()))
+    return name
 
 
 async def ensure_configured_topics(settings: Settings) -> None:

@@ -46,6 +46,9 @@ FETCH_WAIT_MS = 200
 # its session expires: keep that short so that another worker takes over within seconds.
 SESSION_TIMEOUT_MS = 10_000
 HEARTBEAT_INTERVAL_MS = 1_000
+# How soon a consumer subscribed by pattern sees a topic created after it started (a producer's
+# new ingest topic): its metadata is refreshed this often.
+PATTERN_REFRESH_MS = 10_000
 # A prepared group waits for the writer to take the previous one, and the next group is fetched
 # only once it has: at most two groups (one being written, one prepared) are in memory.
 QUEUED_GROUPS = 1
@@ -103,8 +106,11 @@ class TransformService(mode.Service, Generic[G]):
         topic: str,
         group_id: str,
         security: KafkaSecurity = PLAINTEXT,
+        pattern: bool = False,
     ) -> None:
+        """``topic`` is a topic name, or with ``pattern`` a regex of topic names."""
         super().__init__()
+        self._pattern = pattern
         self._handler = handler
         self._metrics = metrics
         self._topic = topic
@@ -122,6 +128,7 @@ class TransformService(mode.Service, Generic[G]):
             fetch_max_bytes=FETCH_TOTAL_BYTES,
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            **({"metadata_max_age_ms": PATTERN_REFRESH_MS} if pattern else {}),
         )
         self._queue: asyncio.Queue[_Fetched[G]] = asyncio.Queue(maxsize=QUEUED_GROUPS)
         self._taken = asyncio.Event()
@@ -136,7 +143,11 @@ class TransformService(mode.Service, Generic[G]):
 
     async def on_start(self) -> None:
         await self._consumer.start()
-        self._consumer.subscribe([self._topic], listener=_DrainOnRevoke(self.drain))
+        listener = _DrainOnRevoke(self.drain)
+        if self._pattern:
+            self._consumer.subscribe(pattern=self._topic, listener=listener)
+        else:
+            self._consumer.subscribe([self._topic], listener=listener)
         self.add_future(self._read_loop())
         self.add_future(self._write_loop())
         self.add_future(self._commit_loop())

@@ -15,6 +15,11 @@ is formatted (``kafka-storage format --add-scram``), each with a random password
 |                | producers. Which batches a chunk may touch is proven by its API key's     |
 |                | signature (streams.owners)                                                |
 
+and, for each producer granted one (``batchline broker grant-producer --key NAME``):
+
+| producer-<ns>  | write ``<prefix>.ingest.<ns>`` only, its own ingest topic, where workers   |
+|                | admit only batch IDs of its namespace ``<ns>`` (the API key's)             |
+
 Everyone else, and any client without credentials, is refused: KRaft's StandardAuthorizer with
 ``allow.everyone.if.no.acl.found=false``. This module only says what to write and run;
 batchline.broker.local_broker runs it.
@@ -102,17 +107,27 @@ class BrokerCredentials:
         self.folder.chmod(0o700)
         for user in USERS:
             # URL-safe characters only: the password goes into JAAS and --add-scram unquoted.
-            password = secrets.token_urlsafe(24)
-            _write_private(
-                self.env_file(user),
-                "".join(f"{name}={value}\n" for name, value in _settings(user, password).items()),
-            )
-            _write_private(
-                self.properties_file(user),
-                "security.protocol=SASL_PLAINTEXT\n"
-                f"sasl.mechanism={MECHANISM.value}\n"
-                f"sasl.jaas.config={_jaas('scram.ScramLoginModule', user, password)}\n",
-            )
+            self._write(user, secrets.token_urlsafe(24))
+
+    def create_user(self, user: str) -> str:
+        """The password of ``user``, created (with its files) unless it exists."""
+        if self.env_file(user).exists():
+            return self.password(user)
+        password = secrets.token_urlsafe(24)
+        self._write(user, password)
+        return password
+
+    def _write(self, user: str, password: str) -> None:
+        _write_private(
+            self.env_file(user),
+            "".join(f"{name}={value}\n" for name, value in _settings(user, password).items()),
+        )
+        _write_private(
+            self.properties_file(user),
+            "security.protocol=SASL_PLAINTEXT\n"
+            f"sasl.mechanism={MECHANISM.value}\n"
+            f"sasl.jaas.config={_jaas('scram.ScramLoginModule', user, password)}\n",
+        )
 
     def format_arguments(self) -> list[str]:
         """``kafka-storage format`` arguments that create every principal's SCRAM credentials."""
@@ -206,6 +221,27 @@ def acl_arguments(topic_prefix: str) -> list[list[str]]:
             *("--allow-principal", producer, "--operation", "Write", "--operation", "Describe"),
             *("--topic", f"{topic_prefix}.requests", "--topic", f"{topic_prefix}.records"),
         ],
+    ]
+
+
+def producer_principal(namespace: str) -> str:
+    """The principal of the producer whose batch IDs carry ``namespace``."""
+    return f"{PRODUCER_USER}-{namespace}"
+
+
+def producer_acl_arguments(ingest_topic: str, principal: str) -> list[str]:
+    """kafka-acls ``--add`` arguments: ``principal`` writes its ingest topic, and nothing else."""
+    return [
+        *("--allow-principal", f"User:{principal}"),
+        *("--operation", "Write", "--operation", "Describe", "--topic", ingest_topic),
+    ]
+
+
+def scram_user_arguments(user: str, password: str) -> list[str]:
+    """kafka-configs (ConfigCommand) arguments that create or update ``user``'s credentials."""
+    return [
+        *("--alter", "--entity-type", "users", "--entity-name", user),
+        *("--add-config", f"{MECHANISM.value}=[password={password}]"),
     ]
 
 

@@ -24,7 +24,9 @@ from batchline.broker.auth import (
     acl_arguments,
     granted_prefixes,
     listener_properties,
+    producer_acl_arguments,
     record_granted,
+    scram_user_arguments,
 )
 from batchline.broker.provision import LOG4J_CONFIG_PATH, ensure_kafka_jars
 from batchline.errors import BatchlineError
@@ -277,24 +279,67 @@ def grant_acls(data_dir: Path, bootstrap: str, topic_prefix: str) -> None:
     if topic_prefix in granted_prefixes(credentials.folder):
         return
     for arguments in acl_arguments(topic_prefix):
-        command = [
-            _java(),
-            "-XX:TieredStopAtLevel=1",
-            *_log_properties(layout),
-            "-cp",
-            f"{ensure_kafka_jars()}/*",
-            "org.apache.kafka.tools.AclCommand",
-            *("--bootstrap-server", bootstrap),
-            *("--command-config", str(credentials.properties_file(ADMIN_USER))),
-            "--add",
-            *arguments,
-        ]
-        result = subprocess.run(  # noqa: S603
-            command, capture_output=True, text=True, check=False, timeout=ACL_TIMEOUT_S
-        )
-        if result.returncode != 0:
-            raise BrokerError(f"Granting ACLs failed:\n{result.stdout}{result.stderr}")
+        _admin_tool(layout, bootstrap, "AclCommand", ["--add", *arguments], "Granting ACLs")
     record_granted(credentials.folder, topic_prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerGrant:
+    principal: str
+    ingest_topic: str
+    env_file: Path
+    properties_file: Path
+
+
+def grant_producer(data_dir: Path, bootstrap: str, principal: str, topic: str) -> ProducerGrant:
+    """Gives a producer a principal of its own on the running authenticated broker kept in
+    ``data_dir``: SCRAM credentials (kept in the credentials folder), and the one ACL that lets
+    it write ``topic``, which must exist. Running it again changes nothing."""
+    layout = BrokerLayout(data_dir.resolve())
+    credentials = layout.credentials
+    if not credentials.exist:
+        raise BrokerError(
+            f"{data_dir} holds no authenticated broker: start it with `batchline broker --auth`"
+        )
+    password = credentials.create_user(principal)
+    what = f"Granting {principal}"
+    scram = scram_user_arguments(principal, password)
+    _admin_tool(layout, bootstrap, "ConfigCommand", scram, what, redact=password)
+    acl = ["--add", *producer_acl_arguments(topic, principal)]
+    _admin_tool(layout, bootstrap, "AclCommand", acl, what)
+    return ProducerGrant(
+        principal, topic, credentials.env_file(principal), credentials.properties_file(principal)
+    )
+
+
+def _admin_tool(
+    layout: BrokerLayout,
+    bootstrap: str,
+    tool: str,
+    arguments: list[str],
+    what: str,
+    redact: str | None = None,
+) -> None:
+    """Runs one of Kafka's admin tools (org.apache.kafka.tools.<tool>) as the admin."""
+    command = [
+        _java(),
+        "-XX:TieredStopAtLevel=1",
+        *_log_properties(layout),
+        "-cp",
+        f"{ensure_kafka_jars()}/*",
+        f"org.apache.kafka.tools.{tool}",
+        *("--bootstrap-server", bootstrap),
+        *("--command-config", str(layout.credentials.properties_file(ADMIN_USER))),
+        *arguments,
+    ]
+    result = subprocess.run(  # noqa: S603
+        command, capture_output=True, text=True, check=False, timeout=ACL_TIMEOUT_S
+    )
+    if result.returncode != 0:
+        output = result.stdout + result.stderr
+        if redact:  # a tool may repeat its arguments, a password among them
+            output = output.replace(redact, "***")
+        raise BrokerError(f"{what} failed:\n{output}")
 
 
 def stop(process: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> int:

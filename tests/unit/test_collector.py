@@ -25,7 +25,8 @@ def test_what_lives_at_start_is_frozen_once_and_later_objects_are_collected(
     frozen = gc.get_freeze_count()
     assert frozen > 0
 
-    started_again = [[] for _ in range(100)]  # a second start in the same process...
+    # A second start in the same process...
+    started_again: list[list[int]] = [[] for _ in range(100)]
     collector.freeze_startup_objects()
     assert gc.get_freeze_count() == frozen  # ...freezes nothing more
     assert len(started_again) == 100

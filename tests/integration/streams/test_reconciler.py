@@ -11,12 +11,14 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from api.security import hash_api_key
 from store import BatchRecord, NewBatch, ResultsStore
 from streams.chunking import iter_chunks
+from streams.owners import producer_namespace
 from streams.reconciler import NEVER_PUBLISHED_REASON
-from streams.topics import TopicNames, ensure_topics
+from streams.topics import TopicNames, ensure_ingest_topic, ensure_topics
 from streams.transform_service import transform_group_id
-from tests.integration.stack import StackFactory
+from tests.integration.stack import StackFactory, new_key
 from tests.integration.store.builders import new_batch
 from tests.integration.streams.kafka_io import (
     amount_of_row,
@@ -25,6 +27,7 @@ from tests.integration.streams.kafka_io import (
     publish_batch,
     synthetic_items,
 )
+from tests.unit.streams.builders import items, owned_batch_id, owned_chunks
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 ITEMS = 1000
@@ -180,6 +183,48 @@ async def test_producer_chunks_the_consumer_skipped_are_found_on_the_topic(
     assert batch is not None and batch.status == "completed", stack.logs()
     assert (batch.processed, batch.filtered) == (100, 0)
     assert results == [amount_of_row(row) for row in range(100)]
+    assert "reconciler found skipped chunks" in stack.logs()
+
+
+async def test_chunks_skipped_on_a_producer_s_own_ingest_topic_are_found_there(
+    make_stack: StackFactory, kafka_bootstrap: str
+) -> None:
+    stack = make_stack(BATCHLINE_RECONCILE_AFTER_S="2")
+    prefix = stack.env["BATCHLINE_TOPIC_PREFIX"]
+    topics = TopicNames(prefix)
+    partitions = int(stack.env["BATCHLINE_PARTITIONS"])
+    await ensure_topics(kafka_bootstrap, topics, partitions)
+    api_key = new_key(stack.store_url, "orders")
+    namespace = producer_namespace(hash_api_key(api_key))
+    ingest = await ensure_ingest_topic(kafka_bootstrap, topics, namespace, partitions)
+    batch_id = owned_batch_id(api_key, "orders-7")
+    await produce(kafka_bootstrap, ingest, owned_chunks(api_key, batch_id, items(30), 10))
+    await _skip_everything_published(
+        kafka_bootstrap, transform_group_id(prefix), ingest, partitions
+    )
+    store = await ResultsStore.connect(stack.store_url)
+    try:
+        [key] = [k for k in await store.list_api_keys() if k.name == "orders"]
+        # As a worker registers it on the first chunk it sees; every chunk was then skipped.
+        await store.ensure_batch(
+            new_batch(
+                batch_id=batch_id,
+                owner_key_id=key.key_id,
+                pipeline_ref="default@1",
+                on_invalid="reject",
+                total=30,
+                chunk_count=3,
+                batch_size=10,
+                created_at=datetime.now(UTC),
+            )
+        )
+        stack.add_worker()
+        batch = await _stored_once_completed(store, batch_id)
+    finally:
+        await store.close()
+
+    assert batch is not None and batch.status == "completed", stack.logs()
+    assert (batch.processed, batch.filtered) == (30, 0)
     assert "reconciler found skipped chunks" in stack.logs()
 
 

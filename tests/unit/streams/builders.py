@@ -95,15 +95,16 @@ def owned_chunks(
 
 
 def messages(
-    chunks: Sequence[tuple[bytes, bytes] | tuple[bytes, bytes, Headers]], first_offset: int = 0
+    chunks: Sequence[tuple[bytes, bytes] | tuple[bytes, bytes, Headers]],
+    first_offset: int = 0,
+    topic: str = TOPICS.requests,
 ) -> list[SourceMessage]:
-    """Chunks wrapped as requests-topic messages at consecutive offsets of partition 0."""
+    """Chunks wrapped as messages (of the requests topic unless told) at consecutive offsets of
+    partition 0."""
     wrapped = []
     for n, chunk in enumerate(chunks):
         headers: Headers = chunk[2] if len(chunk) == 3 else ()
-        wrapped.append(
-            SourceMessage(TOPICS.requests, 0, first_offset + n, chunk[0], chunk[1], headers)
-        )
+        wrapped.append(SourceMessage(topic, 0, first_offset + n, chunk[0], chunk[1], headers))
     return wrapped
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from streams.admission import (
     shape_of,
     signature_required,
 )
+from streams.topics import TopicNames
 from tests.unit.streams.fakes import new_batch, record_of
 
 # A batch of 10 items cut at 4: chunks of 4, 4 and 2 items at rows 0, 4 and 8.
@@ -242,3 +244,17 @@ def test_values_outside_the_schemas_bounds_fail_validation(field: str, value: An
     with pytest.raises(ValidationError) as caught:
         decode(ChunkEvent, _raw(**{field: value}))
     assert [error["loc"][0] for error in caught.value.errors()] == [field]
+
+
+def test_chunk_inputs_are_the_requests_topic_and_each_producer_s_ingest_topic() -> None:
+    topics = TopicNames("bl.x")
+    pattern = re.compile(topics.chunk_inputs)
+    ingest = topics.ingest("p0123456789abcdef")
+
+    assert ingest == "bl.x.ingest.p0123456789abcdef"
+    assert [bool(pattern.match(name)) for name in (topics.requests, ingest)] == [True, True]
+    others = [topics.records, "bl.x.ingest.nope", "blyx.requests", "bl.x.requests.more"]
+    assert not any(pattern.match(name) for name in others)
+    assert topics.ingest_namespace(ingest) == "p0123456789abcdef"
+    assert topics.ingest_namespace(topics.requests) is None
+    assert topics.ingest_namespace("bl.x.ingest.p0123") is None

@@ -26,7 +26,7 @@ from streams.admission import DEAD_LETTER_MESSAGES, DeadLetterCode
 from streams.chunk_handler import ChunkHandler, result_chunk_bytes
 from streams.dead_letters import SourceMessage
 from streams.finishing import REJECTED_REASON, BatchFinisher
-from streams.owners import StoredOwners
+from streams.owners import StoredOwners, namespace_of
 from streams.progress_handler import decode_progress
 from tests.unit.streams.builders import (
     SECRET,
@@ -364,6 +364,26 @@ async def test_a_namespaced_chunk_not_signed_by_its_owner_touches_nothing(
     assert codes(outputs) == [expected_code] * 2
     assert (dict(store.chunks), store.batches[batch_id]) == before
     assert [event.batch_id for event in chunks_failed(outputs)] == []
+
+
+async def test_a_producer_s_ingest_topic_admits_only_batches_of_its_namespace(
+    handler: ChunkHandler, store: FakeStore, outputs: FakeOutputs
+) -> None:
+    batch_id = owned_setup(store)
+    own_topic = TOPICS.ingest(namespace_of(batch_id) or "")
+    others_topic = TOPICS.ingest(namespace_of(owned_batch_id(OTHER_KEY, "x")) or "")
+    chunks = owned_chunks(OWNER_KEY, batch_id, items(2), 2)
+
+    # On the other producer's ingest topic, even a chunk its owner signed is refused...
+    assert await handler.handle(messages(chunks, topic=others_topic)) == ["dead-lettered"]
+    assert codes(outputs) == ["wrong_ingest"]
+    # ...and so is a batch ID of no namespace, which the shared requests topic would admit.
+    plain = producer_chunks("plain-1", items(2), 2)
+    assert await handler.handle(messages(plain, topic=own_topic)) == ["dead-lettered"]
+    assert store.calls_to("ensure_batch") == 0 and store.chunks == {}
+
+    assert await handler.handle(messages(chunks, topic=own_topic)) == ["transformed"]
+    assert store.batches[batch_id].owner_key_id == "key-owner"
 
 
 async def test_a_namespace_of_no_active_key_is_unknown_owner(

@@ -1,0 +1,119 @@
+"""A producer's own principal writes its own ingest topic and nothing else; workers read every
+ingest topic and admit there only the batch IDs of its namespace (issue G, producers)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import TopicAuthorizationFailedError
+
+from api.security import hash_api_key
+from batchline.broker.auth import SERVICE_USER, producer_principal
+from batchline.kafka_security import KafkaSecurity
+from streams.owners import producer_namespace
+from streams.signing import Headers
+from tests.integration.security.conftest import PARTITIONS, AuthBroker
+from tests.integration.stack import StackFactory, new_key
+from tests.unit.streams.builders import items, owned_batch_id, owned_chunks
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+REQUEST_TIMEOUT_MS = 5_000
+COMPLETION_TIMEOUT_S = 60.0
+
+
+def grant(
+    auth_broker: AuthBroker, store_url: str, key_name: str
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "BATCHLINE_STORE_URL": store_url,
+        "BATCHLINE_KAFKA_BOOTSTRAP": auth_broker.bootstrap,
+        "BATCHLINE_TOPIC_PREFIX": auth_broker.prefix,
+        "BATCHLINE_PARTITIONS": str(PARTITIONS),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "batchline.cli", "keys", "grant-producer", key_name]
+        + ["--broker-dir", str(auth_broker.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        check=False,
+    )
+
+
+async def send(
+    auth_broker: AuthBroker,
+    security: KafkaSecurity,
+    topic: str,
+    messages: Sequence[tuple[bytes, bytes, Headers]],
+) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=auth_broker.bootstrap,
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+        **security.client_options(),
+    )
+    try:
+        await producer.start()
+        for key, value, headers in messages:
+            await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+    finally:
+        await producer.stop()
+
+
+def wait_completed(url: str, api_key: str, batch_id: str) -> dict[str, object]:
+    deadline = time.monotonic() + COMPLETION_TIMEOUT_S
+    while True:
+        response = httpx.get(
+            f"{url}/api/v1/transform/batch/{batch_id}", headers={"X-API-Key": api_key}
+        )
+        if response.status_code == 200 and response.json()["status"] == "completed":
+            body: dict[str, object] = response.json()
+            return body
+        assert time.monotonic() < deadline, f"batch not completed: {response.text[:300]}"
+        time.sleep(0.5)
+
+
+def test_a_granted_producer_writes_its_own_ingest_topic_only_and_its_batches_complete(
+    make_stack: StackFactory, auth_broker: AuthBroker
+) -> None:
+    stack = make_stack(**auth_broker.credentials.env(SERVICE_USER))
+    stack.add_worker()
+    url = stack.add_api()
+    owner_key = new_key(stack.store_url, "owner")
+    other_key = new_key(stack.store_url, "other")
+
+    granted = grant(auth_broker, stack.store_url, "owner")
+    assert granted.returncode == 0, granted.stderr
+    namespace = producer_namespace(hash_api_key(owner_key))
+    principal = producer_principal(namespace)
+    own_topic = auth_broker.topics.ingest(namespace)
+    assert f"{principal} may write {own_topic} only" in granted.stdout
+    password = auth_broker.credentials.password(principal)
+    assert password not in granted.stdout + granted.stderr
+    again = grant(auth_broker, stack.store_url, "owner")  # changes nothing
+    assert again.returncode == 0 and auth_broker.credentials.password(principal) == password
+    assert grant(auth_broker, stack.store_url, "other").returncode == 0
+    others_topic = auth_broker.topics.ingest(producer_namespace(hash_api_key(other_key)))
+
+    security = auth_broker.credentials.security(principal)
+    batch_id = owned_batch_id(owner_key, "orders-1")
+    asyncio.run(
+        send(auth_broker, security, own_topic, owned_chunks(owner_key, batch_id, items(5), 2))
+    )
+    status = wait_completed(url, owner_key, batch_id)
+    assert (status["processed"], status["total"]) == (5, 5)
+
+    # Not the other producer's ingest topic, nor the shared or internal topics.
+    for topic in (others_topic, auth_broker.topics.requests, auth_broker.topics.records):
+        with pytest.raises(TopicAuthorizationFailedError):
+            asyncio.run(send(auth_broker, security, topic, [(b"k", b"{}", ())]))
+    stack.stop()
+    assert password not in stack.logs()
