@@ -27,7 +27,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
@@ -93,6 +94,11 @@ def _in_connection(engine: Engine, work: Callable[[Connection], T]) -> T:
         return work(conn)
 
 
+@dataclass(frozen=True, slots=True)
+class _Done(Generic[T]):
+    value: T
+
+
 def _busy(error: OperationalError) -> bool:
     return "locked" in str(error.orig) or "busy" in str(error.orig)
 
@@ -139,25 +145,27 @@ class SqliteRunner:
         return await self._in_thread(self._readers, lambda: _in_connection(self._engine, work))
 
     async def read_small(self, work: Callable[[Connection], T]) -> T:
-        if not self._closed:
-            try:
-                return _in_connection(self._inline, work)
-            except OperationalError as error:
-                if not _busy(error):
-                    raise
-        return await self.read(work)
+        inline = self._on_the_loop(lambda: _in_connection(self._inline, work))
+        return inline.value if inline is not None else await self.read(work)
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         return await self._in_thread(self._writes, lambda: _in_transaction(self._writer, work))
 
     async def write_small(self, work: Callable[[Connection], T]) -> T:
-        if not self._closed:
-            try:
-                return _in_transaction(self._inline_writer, work)
-            except OperationalError as error:
-                if not _busy(error):
-                    raise
-        return await self.write(work)
+        inline = self._on_the_loop(lambda: _in_transaction(self._inline_writer, work))
+        return inline.value if inline is not None else await self.write(work)
+
+    def _on_the_loop(self, call: Callable[[], T]) -> _Done[T] | None:
+        """``call()`` on this thread; None when SQLite met a lock (nothing was done, the
+        transaction rolled back) or the store is closed: then the caller's thread does it."""
+        if self._closed:
+            return None
+        try:
+            return _Done(call())
+        except OperationalError as error:
+            if not _busy(error):
+                raise
+        return None
 
     async def close(self) -> None:
         self._closed = True

@@ -104,6 +104,24 @@ async def _stored_once_completed(store: ResultsStore, batch_id: str) -> BatchRec
     return batch
 
 
+async def _register_skipped(
+    store: ResultsStore, batch_id: str, owner_key_id: str | None, pipeline: str, total: int
+) -> None:
+    """A producer's batch in chunks of 10, registered as a worker does on the first chunk it
+    sees (every chunk was then skipped)."""
+    batch = new_batch(
+        batch_id=batch_id,
+        owner_key_id=owner_key_id,
+        pipeline_ref=pipeline,
+        on_invalid="reject",
+        total=total,
+        chunk_count=total // 10,
+        batch_size=10,
+        created_at=datetime.now(UTC),
+    )
+    await store.ensure_batch(batch)
+
+
 def _five_item_batch(batch_id: str, created_at: datetime) -> NewBatch:
     return new_batch(
         batch_id=batch_id,
@@ -161,19 +179,7 @@ async def test_producer_chunks_the_consumer_skipped_are_found_on_the_topic(
     )
     store = await ResultsStore.connect(stack.store_url)
     try:
-        # As a worker registers it on the first chunk it sees; every chunk was then skipped.
-        await store.ensure_batch(
-            new_batch(
-                batch_id=batch_id,
-                owner_key_id=None,
-                pipeline_ref="default",
-                on_invalid="reject",
-                total=100,
-                chunk_count=10,
-                batch_size=10,
-                created_at=datetime.now(UTC),
-            )
-        )
+        await _register_skipped(store, batch_id, None, "default", total=100)
         stack.add_worker()
         batch = await _stored_once_completed(store, batch_id)
         results = [item["amount"] async for item in store.iter_results(batch_id)]
@@ -205,19 +211,7 @@ async def test_chunks_skipped_on_a_producer_s_own_ingest_topic_are_found_there(
     store = await ResultsStore.connect(stack.store_url)
     try:
         [key] = [k for k in await store.list_api_keys() if k.name == "orders"]
-        # As a worker registers it on the first chunk it sees; every chunk was then skipped.
-        await store.ensure_batch(
-            new_batch(
-                batch_id=batch_id,
-                owner_key_id=key.key_id,
-                pipeline_ref="default@1",
-                on_invalid="reject",
-                total=30,
-                chunk_count=3,
-                batch_size=10,
-                created_at=datetime.now(UTC),
-            )
-        )
+        await _register_skipped(store, batch_id, key.key_id, "default@1", total=30)
         stack.add_worker()
         batch = await _stored_once_completed(store, batch_id)
     finally:
