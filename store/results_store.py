@@ -44,6 +44,8 @@ CHUNKS_PER_READ = 4
 SMALL_READ_ITEMS = 1_000
 # Chunk groups of at most this many encoded bytes are stored as small writes.
 SMALL_WRITE_BYTES = 64 * 1024
+# Chunk locations of batches of at most this many chunks are recorded as small writes.
+SMALL_WRITE_ROWS = 100
 PING_TIMEOUT_S = 5.0
 
 
@@ -351,7 +353,10 @@ class ResultsStore:
         """Where each chunk sits on the requests topic: ``chunk_offsets[i]`` = (partition,
         offset) of chunk ``i``."""
         offsets = list(chunk_offsets)
-        await self._write(lambda conn: locations.record(conn, batch_id, offsets))
+        record = partial(locations.record, batch_id=batch_id, locations=offsets)
+        await (
+            self._write_small(record) if len(offsets) <= SMALL_WRITE_ROWS else self._write(record)
+        )
 
     async def chunk_locations(
         self, batch_id: str, indexes: Collection[int]
