@@ -87,9 +87,7 @@ class BatchFinisher:
         self._metrics.store_transactions.labels(kind="finish").inc()
         # Announced as stored, which keeps the first ending: when another path finished the
         # batch first (a cancel, say), its status is the one repeated, not this one.
-        message = None if stored is None else self.status_message(stored, chunks_done)
-        if message is not None:
-            await retry_transient("send status", lambda: self._outputs.send([message]))
+        await self._send_status(stored, chunks_done)
         if finished_now and stored is not None:
             self.observe_finished(stored)
         return stored
@@ -105,10 +103,13 @@ class BatchFinisher:
     async def announce(self, batch_id: str, chunks_done: int | None = None) -> BatchRecord | None:
         """Sends the stored final state of a batch on the status topic (idempotent)."""
         batch = await retry_transient("read batch", lambda: self._store.get_batch(batch_id))
+        await self._send_status(batch, chunks_done)
+        return batch
+
+    async def _send_status(self, batch: BatchRecord | None, chunks_done: int | None) -> None:
         message = None if batch is None else self.status_message(batch, chunks_done)
         if message is not None:
             await retry_transient("send status", lambda: self._outputs.send([message]))
-        return batch
 
     def live_status(
         self, batch_id: str, status: str, state: Mapping[str, Any], now: float
