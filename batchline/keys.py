@@ -106,8 +106,8 @@ def grant_producer(
 ) -> None:
     """Give the producer holding this key a Kafka principal of its own, which may write only
     its own ingest topic, <prefix>.ingest.<namespace>: workers admit there only batch IDs of
-    the key's namespace. Its client settings are written beside the broker's other
-    credentials. Running it again changes nothing."""
+    the key's namespace, which is printed alone on the last line. Its client settings are
+    written beside the broker's other credentials. Running it again changes nothing."""
     from batchline.broker import local_broker
 
     settings = Settings()
@@ -140,6 +140,5 @@ def grant_producer(
     typer.echo(f"Kafka principal {grant.principal} may write {grant.ingest_topic} only.")
     typer.echo(f"  Batchline settings:  set -a; . {grant.env_file}; set +a")
     typer.echo(f"  Kafka's own tools:   --producer.config {grant.properties_file}")
-    typer.echo(
-        f"  Batch IDs there must start with {namespace}: (see the README's producer contract)."
-    )
+    typer.echo("  Batch IDs there start with the key's namespace, alone on the next line:")
+    typer.echo(namespace)

@@ -62,6 +62,12 @@ def _raise_on_idempotency_clash(conn: Connection, batch: NewBatch) -> None:
             raise DuplicateIdempotencyKey(existing)
 
 
+def _start_of(batch: BatchRecord | None, now: datetime) -> datetime:
+    """When a batch starts processing at ``now``: never before it was registered (a producer's
+    batch is registered by the group whose reading began at ``now``)."""
+    return now if batch is None else max(now, batch.created_at)
+
+
 def _select_one(conn: Connection) -> None:
     conn.execute(text("SELECT 1"))
 
@@ -443,7 +449,7 @@ class ResultsStore:
             stored = batches.get_many(conn, {chunk.batch_id for chunk in chunk_list})
             finished = {batch_id for batch_id, batch in stored.items() if batch.finished}
             for batch_id in sorted(started_ids - finished):
-                batches.mark_processing(conn, batch_id, now)
+                batches.mark_processing(conn, batch_id, _start_of(stored.get(batch_id), now))
             chunks.put_many(conn, [c for c in chunk_list if c.batch_id not in finished], now)
             ended = {}
             completed_at = datetime.now(UTC)
@@ -452,7 +458,8 @@ class ResultsStore:
                 if current is None:
                     continue
                 # As mark_processing left it, without reading it again.
-                current = replace(current, started_at=current.started_at or now)
+                started_at = current.started_at or _start_of(current, now)
+                current = replace(current, started_at=started_at)
                 record = batches.finish(
                     conn, current, ending.status, ending.counts, completed_at, ending.reason
                 )

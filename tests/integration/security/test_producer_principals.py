@@ -96,6 +96,7 @@ def test_a_granted_producer_writes_its_own_ingest_topic_only_and_its_batches_com
     principal = producer_principal(namespace)
     own_topic = auth_broker.topics.ingest(namespace)
     assert f"{principal} may write {own_topic} only" in granted.stdout
+    assert granted.stdout.splitlines()[-1] == namespace  # for NS=$(... | tail -n 1)
     password = auth_broker.credentials.password(principal)
     assert password not in granted.stdout + granted.stderr
     again = grant(auth_broker, stack.store_url, "owner")  # changes nothing

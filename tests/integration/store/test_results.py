@@ -287,3 +287,20 @@ async def test_a_small_completed_batch_comes_with_its_results_in_one_read(
     _, too_many = await store.get_batch_and_results(batch.batch_id)
     assert too_many is None  # streamed with iter_results instead
     assert await store.get_batch_and_results("b_unknown") == (None, None)
+
+
+async def test_a_batch_registered_after_its_group_was_read_starts_when_registered(
+    store: ResultsStore,
+) -> None:
+    # A producer's batch is registered while its first group is prepared, after reading began.
+    batch = await store.insert_batch(
+        new_batch(total=1, chunk_count=1, batch_size=1, created_at=at(10))
+    )
+    group = [encode_chunk(batch.batch_id, 0, 0, ["a"], [])]
+    endings = {batch.batch_id: BatchEnding("completed", (1, 0, 0))}
+
+    put = await store.put_chunk_group(group, {batch.batch_id}, at(5), endings)
+
+    ended = put.ended[batch.batch_id]
+    assert ended.started_at == at(10) == ended.created_at
+    assert ended.duration is not None and ended.duration >= 0

@@ -144,7 +144,9 @@ class FakeStore:
             found = self.batches.get(batch_id)
             if found is not None and not found.finished:
                 self.batches[batch_id] = dataclasses.replace(
-                    found, status="processing", started_at=found.started_at or now
+                    found,
+                    status="processing",
+                    started_at=found.started_at or max(now, found.created_at),
                 )
         finished = {
             chunk.batch_id
