@@ -11,7 +11,6 @@ from aiokafka.errors import KafkaError
 
 from api.security import hash_api_key, new_api_key
 from batchline.broker.auth import ADMIN_USER, BrokerCredentials, producer_principal
-from batchline.broker.local_broker import BrokerError
 from batchline.devstack import AUTH_BROKER_DIR
 from batchline.errors import BatchlineError
 from schemas.settings import Settings
@@ -116,23 +115,24 @@ def grant_producer(
         typer.echo(f"batchline: no active key {name_or_id!r}", err=True)
         raise typer.Exit(1)
     namespace = producer_namespace(key.key_hash)
-    credentials = BrokerCredentials.of(broker_dir)
+    topics = TopicNames(settings.topic_prefix)
     try:
-        if not credentials.exist:
-            raise BrokerError(
-                f"{broker_dir} holds no broker started with `batchline broker --auth`"
-            )
-        topic = asyncio.run(
+        # The grant (which checks the folder holds an authenticated broker) comes first: its
+        # admin's credentials then create the topic the ACL names.
+        grant = local_broker.grant_producer(
+            broker_dir,
+            settings.kafka_bootstrap,
+            producer_principal(namespace),
+            topics.ingest(namespace),
+        )
+        asyncio.run(
             ensure_ingest_topic(
                 settings.kafka_bootstrap,
-                TopicNames(settings.topic_prefix),
+                topics,
                 namespace,
                 settings.partitions,
-                credentials.security(ADMIN_USER),
+                BrokerCredentials.of(broker_dir).security(ADMIN_USER),
             )
-        )
-        grant = local_broker.grant_producer(
-            broker_dir, settings.kafka_bootstrap, producer_principal(namespace), topic
         )
     except (BatchlineError, TopicCreationFailed, KafkaError, OSError) as exc:
         typer.echo(f"batchline: {exc}", err=True)

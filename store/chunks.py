@@ -14,13 +14,10 @@ from sqlalchemy import Connection, Select, bindparam, delete, exists, func, sele
 
 from schemas import jsonio
 from store.records import EncodedChunk
-from store.tables import batches, id_slices, insert_ignoring_conflicts, result_chunks
+from store.tables import DIALECTS, batches, id_slices, insert_ignoring_conflicts, result_chunks
 
 # Built once (see store.batches): the statements every chunk and every results read runs.
-_PUT = {
-    dialect: insert_ignoring_conflicts(result_chunks, dialect)
-    for dialect in ("sqlite", "postgresql")
-}
+_PUT = {dialect: insert_ignoring_conflicts(result_chunks, dialect) for dialect in DIALECTS}
 
 
 def _counts_of(column: str) -> Select[Any]:

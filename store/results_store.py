@@ -62,6 +62,11 @@ def _raise_on_idempotency_clash(conn: Connection, batch: NewBatch) -> None:
             raise DuplicateIdempotencyKey(existing)
 
 
+def _require_finished(status: str) -> None:
+    if status not in FINISHED_STATUSES:
+        raise ValueError(f"status must be one of {sorted(FINISHED_STATUSES)}, not {status!r}")
+
+
 def _start_of(batch: BatchRecord | None, now: datetime) -> datetime:
     """When a batch starts processing at ``now``: never before it was registered (a producer's
     batch is registered by the group whose reading began at ``now``)."""
@@ -324,8 +329,7 @@ class ResultsStore:
         With ``counted_chunks`` (a cancel), the stored chunks outside it are deleted in the same
         transaction when this call ends the batch: stored but never counted, they would make
         the results disagree with the counts."""
-        if status not in FINISHED_STATUSES:
-            raise ValueError(f"status must be one of {sorted(FINISHED_STATUSES)}, not {status!r}")
+        _require_finished(status)
         completed_at = _aware(completed_at, "completed_at")
 
         def end(conn: Connection) -> tuple[bool, BatchRecord | None]:
@@ -441,9 +445,8 @@ class ResultsStore:
         now = _aware(now, "now")
         chunk_list, started_ids = list(group), set(started)
         ending_list = sorted((endings or {}).items())
-        for ending in ending_list:
-            if ending[1].status not in FINISHED_STATUSES:
-                raise ValueError(f"an ending needs a finished status, not {ending[1].status!r}")
+        for _, ending in ending_list:
+            _require_finished(ending.status)
 
         def put(conn: Connection) -> StoredGroup:
             stored = batches.get_many(conn, {chunk.batch_id for chunk in chunk_list})

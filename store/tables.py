@@ -171,6 +171,10 @@ schema_version = Table(
 )
 
 
+# The backends' SQLAlchemy dialects (SQLite and PostgreSQL), for statements built once per dialect.
+DIALECTS = ("sqlite", "postgresql")
+
+
 def insert_ignoring_conflicts(
     table: Table, dialect_name: str, values: dict[str, Any] | list[dict[str, Any]] | None = None
 ) -> Insert:

@@ -321,7 +321,7 @@ class ChunkHandler:
             )
             for item in stored
         ]
-        outgoing.extend(self._progress_messages(stored, group.ended, now))
+        outgoing.extend(self._progress_messages(stored, now))
         outgoing.extend(self._status_messages(group))
         for letter in group.letters:
             outgoing.extend(self._dead_letter_messages(letter, now))
@@ -396,13 +396,12 @@ class ChunkHandler:
                 kept.append(item)
         return kept
 
-    def _progress_messages(
-        self, stored: Sequence[Transformed], ended: Collection[str], now: datetime
-    ) -> list[Outgoing]:
-        """One ChunksDoneEvent per batch of the group that runs on (not of one chunk)."""
+    def _progress_messages(self, stored: Sequence[Transformed], now: datetime) -> list[Outgoing]:
+        """One ChunksDoneEvent per batch of the group, but for batches of one chunk: those end
+        in the group's transaction (see _put)."""
         by_batch: dict[str, list[Transformed]] = {}
         for item in stored:
-            if item.batch.chunk_count > 1 and item.chunk.batch_id not in ended:
+            if item.batch.chunk_count > 1:
                 by_batch.setdefault(item.chunk.batch_id, []).append(item)
         messages = []
         for batch_id, items in by_batch.items():

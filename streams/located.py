@@ -18,12 +18,10 @@ FETCH_TIMEOUT_MS = 10_000
 Location = tuple[int, int]  # (partition, offset)
 
 
-async def read_located(
-    bootstrap: str, security: KafkaSecurity, topic: str, locations: Mapping[int, Location]
-) -> dict[int, SourceMessage]:
-    """The record at each location, by chunk index. A location whose record is no longer on
-    the topic (older than its retention) is left out, without waiting for it."""
-    consumer = AIOKafkaConsumer(
+def chunk_reader(bootstrap: str, security: KafkaSecurity) -> AIOKafkaConsumer:
+    """A consumer outside any group, for reading chunks (up to the largest message) back by
+    hand: assign, seek, fetch."""
+    return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         **security.client_options(),
         group_id=None,
@@ -31,6 +29,14 @@ async def read_located(
         max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
         fetch_max_bytes=MAX_MESSAGE_BYTES,
     )
+
+
+async def read_located(
+    bootstrap: str, security: KafkaSecurity, topic: str, locations: Mapping[int, Location]
+) -> dict[int, SourceMessage]:
+    """The record at each location, by chunk index. A location whose record is no longer on
+    the topic (older than its retention) is left out, without waiting for it."""
+    consumer = chunk_reader(bootstrap, security)
     await consumer.start()
     try:
         partitions = sorted({TopicPartition(topic, part) for part, _ in locations.values()})

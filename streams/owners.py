@@ -32,6 +32,8 @@ from store import ApiKeyRecord
 
 NAMESPACE_SEPARATOR = ":"
 NAMESPACE_HEX_DIGITS = 16
+# Every namespace producer_namespace makes, as a regex (it names producers' ingest topics).
+NAMESPACE_PATTERN = f"p[0-9a-f]{{{NAMESPACE_HEX_DIGITS}}}"
 _NAMESPACE_LABEL = b"batchline producer namespace"
 _SECRET_LABEL = b"batchline producer signature"
 # Keys are read again at most this often when a chunk names a namespace not seen yet...

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from batchline.metrics import Metrics
@@ -39,11 +39,11 @@ from schemas.events import ChunkFailedEvent
 from store import BatchRecord
 from streams.dead_letters import SourceMessage
 from streams.finishing import BatchFinisher
-from streams.located import FETCH_TIMEOUT_MS, read_located
+from streams.located import FETCH_TIMEOUT_MS, chunk_reader, read_located
 from streams.outputs import Outgoing, Outputs
 from streams.owners import namespace_of
 from streams.progress_handler import stored_counts_events
-from streams.topics import MAX_MESSAGE_BYTES, TopicNames, topic_partitions
+from streams.topics import TopicNames, topic_partitions
 
 log = logging.getLogger(__name__)
 # Stall periods after which a batch with no trace of publication is given up.
@@ -173,15 +173,6 @@ class Reconciler:
             extra={"batch_id": batch.batch_id, "chunks": len(summaries)},
         )
 
-    def _reader(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            **self.security.client_options(),
-            enable_auto_commit=False,
-            group_id=None,
-            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
-        )
-
     async def _redeliver(self, found: dict[int, tuple[int, int]]) -> None:
         located = await read_located(self.bootstrap, self.security, self.topics.requests, found)
         for _, message in sorted(located.items()):
@@ -208,7 +199,7 @@ class Reconciler:
     async def _scan_topic(self, topic: str, key: bytes, since_ms: int, missing: set[int]) -> int:
         """How many of the ``missing`` chunks keyed ``key`` ``topic`` held since ``since_ms``
         (each transformed as it is found); 0 for a topic that does not exist."""
-        consumer = self._reader()
+        consumer = chunk_reader(self.bootstrap, self.security)
         await consumer.start()
         found = 0
         try:

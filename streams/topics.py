@@ -12,7 +12,7 @@ outside this repo. Names are ``<BATCHLINE_TOPIC_PREFIX>.<role>``; payloads are i
 | status       | batch ID               | BatchStatusEvent | compacted: latest state of a batch |
 | dead-letters | batch ID when known    | DeadLetterEvent  | undecodable or failed chunks       |
 
-Beside them, a producer granted a principal of its own (``batchline broker grant-producer``)
+Beside them, a producer granted a principal of its own (``batchline keys grant-producer``)
 writes its chunks to ``<prefix>.ingest.<namespace>``, its own ingest topic, which only it may
 write; workers read every such topic with the requests topic.
 """
@@ -33,6 +33,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas.settings import Settings
 from streams.errors import TopicCreationFailed
+from streams.owners import NAMESPACE_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,6 @@ MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 PRODUCER_BATCH_BYTES = 1024 * 1024
 _LARGE = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
 INGEST_ROLE = "ingest"
-# A producer namespace (streams.owners.producer_namespace): "p" and 16 hex digits.
-NAMESPACE_PATTERN = "p[0-9a-f]{16}"
 # Below the API's own limit on creating topics (api.submission.TOPICS_TIMEOUT_S).
 READY_TIMEOUT_S = 8.0
 

@@ -15,7 +15,7 @@ is formatted (``kafka-storage format --add-scram``), each with a random password
 |                | producers. Which batches a chunk may touch is proven by its API key's     |
 |                | signature (streams.owners)                                                |
 
-and, for each producer granted one (``batchline broker grant-producer --key NAME``):
+and, for each producer granted one (``batchline keys grant-producer KEY``):
 
 | producer-<ns>  | write ``<prefix>.ingest.<ns>`` only, its own ingest topic, where workers   |
 |                | admit only batch IDs of its namespace ``<ns>`` (the API key's)             |

@@ -294,7 +294,8 @@ class ProducerGrant:
 def grant_producer(data_dir: Path, bootstrap: str, principal: str, topic: str) -> ProducerGrant:
     """Gives a producer a principal of its own on the running authenticated broker kept in
     ``data_dir``: SCRAM credentials (kept in the credentials folder), and the one ACL that lets
-    it write ``topic``, which must exist. Running it again changes nothing."""
+    it write ``topic`` (an ACL names a topic, which need not exist yet). Running it again
+    changes nothing."""
     layout = BrokerLayout(data_dir.resolve())
     credentials = layout.credentials
     if not credentials.exist:
