@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-reliability lint fmt bench schemathesis kafka-jars services services-stop clean
+.PHONY: run test test-reliability lint fmt bench schemathesis kafka-jars browser services services-stop clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,12 @@ services:
 services-stop:
 	bash scripts/services.sh stop
 
+## Debian's chromium, for the console's browser tests.
+browser:
+	@bash scripts/browser.sh >/dev/null
+
 ## make test: everything on a fresh machine; PostgreSQL and Redis it started are stopped after.
-test: $(STAMP) kafka-jars
+test: $(STAMP) kafka-jars browser
 	@set -e; trap 'bash scripts/services.sh stop' EXIT; \
 	service_urls="$$(bash scripts/services.sh)"; eval "$$service_urls"; \
 	export BATCHLINE_TEST_POSTGRES_URL BATCHLINE_TEST_REDIS_URL; \

@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import console
 from api.errors import install_error_handlers
 from api.metrics import HttpMetricsMiddleware
 from api.metrics import router as metrics_router
@@ -47,4 +48,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(batches.router)
     app.include_router(pipelines.router)
+    app.include_router(console.router)
     return app

@@ -148,7 +148,7 @@ def run_dev_stack(
         children.append(_spawn(["api", "--port", str(port)], env))
         url = f"http://127.0.0.1:{port}"
         _wait_api(url, children)
-        print(f"\nBatchline is up: {url}  (docs: {url}/docs)", flush=True)
+        print(f"\nBatchline is up: {url}  (console: {url}/, docs: {url}/docs)", flush=True)
         if credentials is not None:
             print(credentials.usage(settings.topic_prefix), flush=True)
         print(f"Development API key (header X-API-Key):\n{key}", flush=True)

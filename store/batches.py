@@ -144,10 +144,16 @@ def find_by_idempotency_key(
 
 
 def page(
-    conn: Connection, owner_key_id: str | None, offset: int, limit: int
+    conn: Connection,
+    owner_key_id: str | None,
+    offset: int,
+    limit: int,
+    status: str | None = None,
 ) -> tuple[list[BatchRecord], int]:
     """Newest first, with ``batch_id`` breaking ties so pages never overlap or skip."""
     where = [] if owner_key_id is None else [batches.c.owner_key_id == owner_key_id]
+    if status is not None:
+        where.append(batches.c.status == status)
     stmt = (
         select(batches)
         .where(*where)

@@ -274,12 +274,15 @@ class ResultsStore:
         )
 
     async def list_batches(
-        self, owner_key_id: str | None, offset: int, limit: int
+        self, owner_key_id: str | None, offset: int, limit: int, status: str | None = None
     ) -> tuple[list[BatchRecord], int]:
-        """One page of batches, newest first, and how many there are in all (owner None = all)."""
+        """One page of batches, newest first, and how many there are in all (owner None = all;
+        status None = any status)."""
         if offset < 0 or limit < 0:
             raise ValueError("offset and limit must be >= 0")
-        return await self._read(lambda conn: batches.page(conn, owner_key_id, offset, limit))
+        return await self._read(
+            lambda conn: batches.page(conn, owner_key_id, offset, limit, status)
+        )
 
     async def count_unfinished(self, owner_key_id: str | None) -> int:
         """Batches queued or processing (owner None = everybody's)."""

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from api import submission
 from api.body import parse_json, read_body, require_json, validate_model
+from api.csv_results import CSV, csv_lines
 from api.deps import Caller, State
 from api.errors import ApiError
 from api.replay import replay
@@ -31,6 +32,7 @@ from schemas.http import (
     ErrorsPage,
     ReplayRequest,
     ResultsPage,
+    Status,
 )
 from streams.errors import KafkaUnavailable
 
@@ -132,10 +134,10 @@ async def read_batch(batch_id: str, state: State, caller: Caller) -> BatchStatus
     response_model=ResultsPage,
     responses={
         200: {
-            "content": {NDJSON: {}},
+            "content": {NDJSON: {}, CSV: {}},
             "headers": {
                 PARTIAL_HEADER: {
-                    "description": "On NDJSON: true unless the batch completed",
+                    "description": "On NDJSON and CSV: true unless the batch completed",
                     "schema": {"type": "string", "enum": ["true", "false"]},
                 }
             },
@@ -153,14 +155,21 @@ async def read_results(
         int | None, Query(ge=1, le=MAX_PAGE, description="Default 1000; NDJSON: all.")
     ] = None,
 ) -> Response:
-    """Results in item order: a page of JSON, or NDJSON lines with Accept: application/x-ndjson."""
+    """Results in item order: a page of JSON; NDJSON lines with Accept: application/x-ndjson;
+    CSV (a header of every field, then one line per result) with Accept: text/csv."""
     batch = await owned_batch(state, caller, batch_id)
     partial = batch.status != "completed"
-    if NDJSON in request.headers.get("accept", ""):
+    accept = request.headers.get("accept", "")
+    partial_header = {PARTIAL_HEADER: "true" if partial else "false"}
+    if NDJSON in accept:
         return StreamingResponse(
-            _ndjson(state, batch.batch_id, offset, limit),
-            media_type=NDJSON,
-            headers={PARTIAL_HEADER: "true" if partial else "false"},
+            _ndjson(state, batch.batch_id, offset, limit), media_type=NDJSON, headers=partial_header
+        )
+    if CSV in accept:
+        return StreamingResponse(
+            csv_lines(lambda: state.store.iter_results(batch.batch_id, offset, limit)),
+            media_type=f"{CSV}; charset=utf-8",
+            headers=partial_header,
         )
     limit = limit or DEFAULT_PAGE
     total = await state.store.count_results(batch.batch_id)
@@ -299,8 +308,9 @@ async def list_batches(
     caller: Caller,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    status: Annotated[Status | None, Query(description="Only batches in this status.")] = None,
 ) -> BatchList:
     """The caller's batches, newest first."""
-    records, total = await state.store.list_batches(caller.key_id, offset, limit)
+    records, total = await state.store.list_batches(caller.key_id, offset, limit, status)
     batches = [status_from_record(record) for record in records]
     return BatchList(batches=batches, offset=offset, limit=limit, total=total)

@@ -16,6 +16,23 @@ BATCHES_PATH = "/api/v1/transform/batches"
 NDJSON = "application/x-ndjson"
 RESPOND_ASYNC = {"Prefer": "respond-async"}
 FINISHED = frozenset({"completed", "cancelled", "failed"})
+# The built-in default, version 2: the amount lands in `total` instead of `amount`.
+DEFAULT_V2 = """\
+name: default
+version: 2
+on_invalid: reject
+fields:
+  - source: ts
+    target: timestamp
+    parse: timestamp
+  - source: amt
+    target: total
+    parse: decimal
+  - source: email
+    transform: mask_email
+  - source: phone
+    transform: mask_phone
+"""
 FINISH_TIMEOUT_S = 90.0
 # The seed's timestamps are RFC 3339 in UTC with a Z ("2024-01-01T00:00:00Z").
 UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")

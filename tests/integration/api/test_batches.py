@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from decimal import Decimal
 
 import pytest
@@ -136,6 +138,16 @@ def test_results_come_in_item_order_as_pages_and_as_ndjson(
         tail_lines = tail.content.splitlines()
         assert amounts([jsonio.loads(line) for line in tail_lines]) == expected_amounts(240, 250)
 
+        as_csv = client.get(results_url, headers={"Accept": "text/csv"})
+        assert as_csv.status_code == 200, as_csv.text
+        assert as_csv.headers["content-type"] == "text/csv; charset=utf-8"
+        assert as_csv.headers["batchline-partial"] == "false"
+        rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+        assert list(rows[0]) == ["timestamp", "amount", "email", "phone"]
+        # Each amount keeps its scale ("0.50"), as in the JSON.
+        assert [row["amount"] for row in rows] == expected_amounts(0, 250)
+        assert rows[0]["amount"] == "0.50" and rows[0]["timestamp"] == "2024-01-01T00:00:00Z"
+
 
 def test_empty_batch_completes_at_once_with_no_results(make_stack: StackFactory) -> None:
     stack = make_stack()
@@ -184,6 +196,12 @@ def test_batch_list_shows_the_callers_batches_newest_first_in_pages(
             [],
         ]
         assert {page["total"] for page in pages} == {3}
+
+        queued = client.get(BATCHES_PATH, params={"status": "queued"}).json()
+        assert [batch["batch_id"] for batch in queued["batches"]] == newest_first
+        completed = client.get(BATCHES_PATH, params={"status": "completed"}).json()
+        assert (completed["total"], completed["batches"]) == (0, [])
+        assert client.get(BATCHES_PATH, params={"status": "done"}).status_code == 400
 
     other_key = new_key(stack.store_url, "other-caller")
     with api_client(url, other_key) as other:

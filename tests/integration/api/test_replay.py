@@ -19,6 +19,7 @@ from aiokafka.admin import RecordsToDelete
 from streams.topics import TopicNames, admin_client
 from tests.integration.api.client import (
     BATCH_PATH,
+    DEFAULT_V2,
     api_client,
     assert_error,
     exact_json,
@@ -30,23 +31,6 @@ from tests.integration.stack import Stack, StackFactory, new_key
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 ITEMS = 250
-# The built-in default, version 2: the amount lands in `total` instead of `amount`.
-DEFAULT_V2 = """\
-name: default
-version: 2
-on_invalid: reject
-fields:
-  - source: ts
-    target: timestamp
-    parse: timestamp
-  - source: amt
-    target: total
-    parse: decimal
-  - source: email
-    transform: mask_email
-  - source: phone
-    transform: mask_phone
-"""
 
 
 def _stack(make_stack: StackFactory, tmp_path: Path) -> tuple[Stack, str]:
