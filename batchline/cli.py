@@ -135,7 +135,7 @@ def api(
         host=host,
         port=port,
         workers=workers,
-        log_config=logging_config(level),
+        log_config=logging_config(level, settings.log_format),
         access_log=False,
         # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the API limits failed
         # authentications per client address, so only proxies named in the settings are.

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -21,6 +22,7 @@ import httpx
 from batchline import broker as local_broker
 from batchline.broker.auth import SERVICE_USER, BrokerCredentials
 from batchline.errors import BatchlineError
+from batchline.logs import resolved_format
 
 STOP_TIMEOUT_S = 20.0
 API_READY_TIMEOUT_S = 60.0
@@ -29,11 +31,52 @@ DEV_KEY_NAME = "dev"
 # A broker folder is formatted with or without authentication for good: each has its own.
 BROKER_DIR = "kafka"
 AUTH_BROKER_DIR = "kafka-auth"
+WORKER_READY = b"[^Worker]: Ready"
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "batchline.cli", *args]
     return subprocess.Popen(command, env=env, start_new_session=True, stdin=subprocess.DEVNULL)  # noqa: S603
+
+
+def _spawn_worker(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], threading.Event]:
+    """The worker, its log lines passed on to ours as they come, and an event set once it has
+    said it is ready (so that the banner comes after its start-up lines, not among them)."""
+    command = [sys.executable, "-m", "batchline.cli", "worker"]
+    process = subprocess.Popen(  # noqa: S603
+        command, env=env, start_new_session=True, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    ready = threading.Event()
+
+    def pass_on() -> None:
+        assert process.stderr is not None  # noqa: S101 - piped above
+        for line in process.stderr:
+            sys.stderr.buffer.write(line)
+            sys.stderr.buffer.flush()
+            if WORKER_READY in line:
+                ready.set()
+
+    threading.Thread(target=pass_on, name="worker-log", daemon=True).start()
+    return process, ready
+
+
+def _wait_worker(ready: threading.Event, worker: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + API_READY_TIMEOUT_S
+    while not ready.wait(0.3):
+        if worker.poll() is not None:
+            raise BatchlineError("The worker exited during start-up; see the lines above")
+        if time.monotonic() > deadline:
+            raise BatchlineError(f"The worker was not ready in {API_READY_TIMEOUT_S:.0f} s")
+
+
+def _banner(lines: list[str]) -> str:
+    """The start's last words, set apart by rules (and bold on a terminal). The key stays on a
+    line of its own, just above "Press Ctrl-C to stop.", for scripts that read it."""
+    rule = "─" * max(len(line) for line in lines)
+    body = "\n".join(lines)
+    if sys.stdout.isatty():
+        body = f"\033[1m{body}\033[0m"
+    return f"\n{rule}\n{body}\n{rule}"
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -123,6 +166,8 @@ def run_dev_stack(
     env = dict(os.environ)
     env.setdefault("BATCHLINE_STORE_URL", f"sqlite+aiosqlite:///{data_dir / 'results.db'}")
     env["BATCHLINE_DATA_DIR"] = str(data_dir)
+    # The children's stderr is this terminal (or this pipe): readable lines on a terminal.
+    env["BATCHLINE_LOG_FORMAT"] = resolved_format(settings.log_format)
     children: list[subprocess.Popen[bytes]] = []
     credentials: BrokerCredentials | None = None
     stopping = False
@@ -144,15 +189,23 @@ def run_dev_stack(
                 env.update(credentials.env(SERVICE_USER))
         env["BATCHLINE_KAFKA_BOOTSTRAP"] = kafka
         key = asyncio.run(_dev_api_key(data_dir, env["BATCHLINE_STORE_URL"], api_key))
-        children.append(_spawn(["worker"], env))
+        worker, worker_ready = _spawn_worker(env)
+        children.append(worker)
         children.append(_spawn(["api", "--port", str(port)], env))
         url = f"http://127.0.0.1:{port}"
         _wait_api(url, children)
-        print(f"\nBatchline is up: {url}  (console: {url}/, docs: {url}/docs)", flush=True)
+        _wait_worker(worker_ready, worker)
         if credentials is not None:
             print(credentials.usage(settings.topic_prefix), flush=True)
-        print(f"Development API key (header X-API-Key):\n{key}", flush=True)
-        print("Press Ctrl-C to stop.", flush=True)
+        banner = [
+            f"Batchline is up: {url}",
+            f"  console  {url}/",
+            f"  API docs {url}/docs",
+            "Development API key (header X-API-Key):",
+            key,
+            "Press Ctrl-C to stop.",
+        ]
+        print(_banner(banner), flush=True)
         while not stopping:
             if any(child.poll() is not None for child in children):
                 print(

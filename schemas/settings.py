@@ -7,10 +7,12 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogFormat = Literal["auto", "json", "text"]
 
 _SUFFIXED = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -166,6 +168,11 @@ class Settings(BaseSettings):
         "its reason naming them.",
     )
     log_level: str = Field("INFO", description="Log level of every process.")
+    log_format: LogFormat = Field(
+        "auto",
+        description="auto: readable one-line logs on a terminal, JSON lines otherwise; or "
+        "always json, or always text.",
+    )
 
     @model_validator(mode="after")
     def _kafka_security_is_complete(self) -> Settings:

@@ -49,13 +49,13 @@ def register_agents(sa: StreamsApp, resources: WorkerResources) -> None:
                 log.error("progress group failed", extra={"error_type": type(exc).__name__})
                 yield {}
 
-    @app.timer(GAUGE_INTERVAL_S, name="sample-gauges")  # type: ignore[untyped-decorator]
+    # Each timer only starts its job's pass (resources.passes): a slow pass never makes the
+    # timer overlap itself, and a pass still running when the next is due is not doubled.
     async def sample_gauges() -> None:
         async with _logged_failure("sample-gauges"):
             sa.metrics.sample_resident_memory()
             await sample_consumer_lag(sa, resources)
 
-    @app.timer(RECONCILE_INTERVAL_S, on_leader=True, name="reconcile-stalled-batches")  # type: ignore[untyped-decorator]
     async def reconcile_stalled_batches() -> None:
         async with _logged_failure("reconcile"):
             await resources.wait_ready()
@@ -64,12 +64,24 @@ def register_agents(sa: StreamsApp, resources: WorkerResources) -> None:
 
     settings = resources.settings
 
-    @app.timer(settings.purge_interval_s, on_leader=True, name="purge-old-results")  # type: ignore[untyped-decorator]
     async def purge_old_results() -> None:
         async with _logged_failure("purge-old-results"):
             store = await resources.store()
             purged = await store.purge_older_than(datetime.now(UTC) - settings.results_ttl)
-            log.info("old results purged", extra={"batches": purged})
+            if purged:
+                log.info("old results purged", extra={"batches": purged})
+
+    @app.timer(GAUGE_INTERVAL_S, name="sample-gauges")  # type: ignore[untyped-decorator]
+    async def sample_gauges_tick() -> None:
+        resources.passes.start("sample-gauges", sample_gauges)
+
+    @app.timer(RECONCILE_INTERVAL_S, on_leader=True, name="reconcile-stalled-batches")  # type: ignore[untyped-decorator]
+    async def reconcile_tick() -> None:
+        resources.passes.start("reconcile", reconcile_stalled_batches)
+
+    @app.timer(settings.purge_interval_s, on_leader=True, name="purge-old-results")  # type: ignore[untyped-decorator]
+    async def purge_tick() -> None:
+        resources.passes.start("purge-old-results", purge_old_results)
 
 
 def _sourced(event: Any) -> SourceMessage:

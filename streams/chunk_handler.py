@@ -169,7 +169,7 @@ class ChunkHandler:
                 group.decisions[position] = "skipped"
                 if batch.chunk_count == 1:
                     group.announce[batch.batch_id] = batch
-                log.info(
+                log.debug(
                     "chunk skipped",
                     extra=_log_fields(chunk, message, reason=batch.status),
                 )
@@ -456,7 +456,8 @@ class ChunkHandler:
         for _ in stored:
             chunk_duration.observe(elapsed_s / len(stored))
         first = stored[0].message
-        log.info(
+        # One line a group would be most of what a busy worker prints: DEBUG (the metrics count).
+        log.debug(
             "chunk group transformed",
             extra={
                 "chunks": len(stored),

@@ -23,6 +23,7 @@ from streams.chunk_handler import ChunkHandler, PreparedGroup
 from streams.finishing import BatchFinisher
 from streams.outputs import KafkaOutputs
 from streams.owners import StoredOwners
+from streams.passes import OnePassAtATime
 from streams.progress_handler import ProgressHandler
 from streams.reconciler import Reconciler
 from streams.record_stream import RecordGroup, RecordHandler, records_group_id
@@ -58,6 +59,7 @@ class WorkerResources(mode.Service):
         self.records: TransformService[RecordGroup] | None = None
         self.progress: ProgressHandler | None = None
         self.reconciler: Reconciler | None = None
+        self.passes = OnePassAtATime()
 
     async def on_start(self) -> None:
         settings = self.settings
@@ -132,6 +134,7 @@ class WorkerResources(mode.Service):
         return self._store
 
     async def on_stop(self) -> None:
+        await self.passes.stop()
         # The consumer first (it drains and commits through the producer and the store),
         # before mode would stop it as a child after these are closed.
         for consumer in (self.transform, self.records):

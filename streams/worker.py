@@ -107,7 +107,7 @@ def run_worker(settings: Settings) -> None:
             resources,
             loglevel=settings.log_level,
             redirect_stdouts=False,
-            logging_config=logging_config(settings.log_level),
+            logging_config=logging_config(settings.log_level, settings.log_format),
         )
         worker.execute_from_commandline()
     finally:

@@ -86,6 +86,7 @@ def test_dev_stack_serves_healthz_and_ctrl_c_leaves_no_process(
     finally:
         if process.poll() is None:
             process.kill()
+            process.wait()
     leftovers = _processes_using(data_dir)
     for leftover in leftovers:
         leftover.kill()
@@ -103,3 +104,45 @@ def _assert_a_batch_runs(port: int, key: str) -> None:
     )
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "success"
+
+
+# Issue J's budget: a healthy start, the seed's request and one 10,000-item batch, all processes.
+MAX_LINES = 60
+
+
+def test_a_healthy_stack_says_little_and_nothing_at_error_level_and_ends_with_its_banner(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    log = tmp_path / "dev.log"
+    process = _start_stack(["--port", str(port), "--kafka-port", str(free_port())], data_dir, log)
+    try:
+        key = _wait_for_key(process, log)
+        started = log.read_text().splitlines()
+        item = {
+            "ts": "2024-01-01T00:00:00Z",
+            "amt": "100.50",
+            "email": "a@b.co",
+            "phone": "555-0123",
+        }
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=60
+        ) as client:
+            seed = client.post("/api/v1/transform/batch", json={"data": [item]})
+            assert seed.status_code == 200, seed.text
+            big = client.post("/api/v1/transform/batch", json={"data": [item] * 10_000})
+            assert big.status_code == 200, big.text
+        time.sleep(3)  # whatever the worker says after answering
+        process.send_signal(signal.SIGINT)
+        assert process.wait(90) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    assert len(lines) < MAX_LINES, "\n".join(lines)
+    assert not [line for line in lines if '"level": "error"' in line or " ERROR " in line]
+    # The banner is the last thing the start prints: every process's start-up lines are above it.
+    assert started[-1].startswith("─") and started[-2] == "Press Ctrl-C to stop."
+    assert any("[^Worker]: Ready" in line for line in started)
