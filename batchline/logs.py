@@ -146,12 +146,15 @@ def logging_config(level: str = "INFO", log_format: str = "auto") -> dict[str, A
     }
     level = level.upper()
     own = {"level": level, "handlers": ["main"], "propagate": False}
-    # Below WARNING only when asked for DEBUG: at INFO they print every rebalance step.
+    # Faust's and mode's start-up and rebalance steps: shown only when DEBUG is asked for, and
+    # then at INFO at most. aiokafka stays at WARNING whatever the level: its DEBUG lines quote
+    # every message it sends, records included.
     chatty = {
-        "level": level if level == "DEBUG" else "WARNING",
+        "level": "INFO" if level == "DEBUG" else "WARNING",
         "handlers": ["main"],
         "propagate": False,
     }
+    never_below_warning = {"level": "WARNING", "handlers": ["main"], "propagate": False}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -163,8 +166,8 @@ def logging_config(level: str = "INFO", log_format: str = "auto") -> dict[str, A
             # uvicorn's access log would repeat what the HTTP metrics count; errors stay.
             "uvicorn": own,
             "uvicorn.error": own,
-            "uvicorn.access": {**chatty, "level": "WARNING"},
-            "aiokafka": chatty,
+            "uvicorn.access": never_below_warning,
+            "aiokafka": never_below_warning,
             "faust": chatty,
             "mode": chatty,
             "faust.worker": own,  # its "[^Worker]: Ready" line

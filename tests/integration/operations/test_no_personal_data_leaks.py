@@ -48,7 +48,8 @@ async def test_planted_values_appear_in_no_log_error_body_metric_or_dead_letter(
     make_stack: StackFactory, kafka_bootstrap: str
 ) -> None:
     planted = _planted()
-    stack = make_stack()
+    # DEBUG: the per-chunk lines too, and every library's, are searched for the planted values.
+    stack = make_stack(BATCHLINE_LOG_LEVEL="DEBUG")
     worker = stack.add_worker()
     url = stack.add_api()
     topics = TopicNames(stack.env["BATCHLINE_TOPIC_PREFIX"])

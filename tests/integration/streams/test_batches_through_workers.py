@@ -105,7 +105,7 @@ async def test_batch_completes_exactly_once_when_a_worker_is_killed_halfway(
 async def test_cancel_mid_batch_skips_the_remaining_chunks(
     make_stack: StackFactory, kafka_bootstrap: str
 ) -> None:
-    stack = make_stack()
+    stack = make_stack(BATCHLINE_LOG_LEVEL="DEBUG")  # "chunk skipped" is a DEBUG line
     stack.add_worker()
     topics, batch_id, total = _topics(stack), f"b-{uuid.uuid4().hex}", 50_000
     chunks = list(
