@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from aiokafka.errors import KafkaError
+from sqlalchemy.engine import make_url
 
 from api.security import hash_api_key, new_api_key
 from batchline.broker.auth import ADMIN_USER, BrokerCredentials, producer_principal
@@ -20,6 +21,25 @@ from streams.owners import producer_namespace
 from streams.topics import TopicNames, ensure_ingest_topic
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+
+
+def existing_store_url() -> str:
+    """The store the keys live in; an SQLite file that is not there is refused in one line, not
+    created (run from another folder, the default ``data/results.db`` would be a new, empty
+    store, and every command would seem to work on it)."""
+    url = Settings().store_url
+    if url.startswith("sqlite"):
+        database = make_url(url).database or ""
+        path = Path(database).resolve()
+        if database in ("", ":memory:") or not path.exists():
+            typer.echo(
+                f"batchline: there is no results store at {path} (BATCHLINE_STORE_URL={url}). "
+                "Run this from the folder where `make run` or `batchline api` runs, or set "
+                "BATCHLINE_STORE_URL to its store.",
+                err=True,
+            )
+            raise typer.Exit(1)
+    return url
 
 
 async def store_new_key(store_url: str, name: str) -> str:
@@ -37,7 +57,7 @@ async def store_new_key(store_url: str, name: str) -> str:
 def create_key(name: Annotated[str, typer.Option(help="A name to know the key by.")]) -> None:
     """Create a key; it is printed once, alone on the last line, and never stored in clear."""
     try:
-        key = asyncio.run(store_new_key(Settings().store_url, name))
+        key = asyncio.run(store_new_key(existing_store_url(), name))
     except StoreError as exc:
         typer.echo(f"batchline: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -45,8 +65,8 @@ def create_key(name: Annotated[str, typer.Option(help="A name to know the key by
     typer.echo(key)
 
 
-async def _list() -> list[tuple[str, str, str, str]]:
-    store = await ResultsStore.connect(Settings().store_url)
+async def _list(store_url: str) -> list[tuple[str, str, str, str]]:
+    store = await ResultsStore.connect(store_url)
     try:
         return [
             (
@@ -64,12 +84,12 @@ async def _list() -> list[tuple[str, str, str, str]]:
 @keys_app.command("list")
 def list_keys() -> None:
     """List keys (id, name, created, state); secrets are never shown."""
-    for row in asyncio.run(_list()):
+    for row in asyncio.run(_list(existing_store_url())):
         typer.echo("\t".join(row))
 
 
-async def _revoke(name_or_id: str) -> bool:
-    store = await ResultsStore.connect(Settings().store_url)
+async def _revoke(store_url: str, name_or_id: str) -> bool:
+    store = await ResultsStore.connect(store_url)
     try:
         return await store.revoke_api_key(name_or_id)
     finally:
@@ -79,7 +99,7 @@ async def _revoke(name_or_id: str) -> bool:
 @keys_app.command("revoke")
 def revoke_key(name_or_id: Annotated[str, typer.Argument(help="Key id or name.")]) -> None:
     """Revoke a key: requests with it get 401 from then on."""
-    if not asyncio.run(_revoke(name_or_id)):
+    if not asyncio.run(_revoke(existing_store_url(), name_or_id)):
         typer.echo(f"batchline: no active key {name_or_id!r}", err=True)
         raise typer.Exit(1)
     typer.echo(f"Revoked {name_or_id}")
@@ -110,7 +130,7 @@ def grant_producer(
     from batchline.broker import local_broker
 
     settings = Settings()
-    key = asyncio.run(_active_key(settings.store_url, name_or_id))
+    key = asyncio.run(_active_key(existing_store_url(), name_or_id))
     if key is None:
         typer.echo(f"batchline: no active key {name_or_id!r}", err=True)
         raise typer.Exit(1)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ from rich.console import Console
 from batchline.client.errors import ClientError
 from batchline.client.http import DEFAULT_URL, BatchlineClient
 from batchline.client.inputs import STDIN, InputFormat, read_items
-from batchline.client.render import batches_table, status_table, summary
+from batchline.client.render import batches_table, errors_table, status_table, summary
 from batchline.client.watch import WaitTimedOut, wait_for_batch
 from schemas import jsonio
 from schemas.http import MAX_ITEMS
@@ -253,6 +253,34 @@ def batches(
         )
 
 
+ERRORS_PAGE = 1000
+
+
+def errors(
+    batch_id: BatchId,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object a line instead of a table.")
+    ] = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """List the records a batch dropped as invalid (on_invalid=skip): row, field, reason."""
+    found: list[dict[str, Any]] = []
+    with reported(), BatchlineClient(url, api_key) as client:
+        while True:
+            page = client.errors(batch_id, offset=len(found), limit=ERRORS_PAGE)
+            found.extend(page.get("errors") or [])
+            if not page.get("errors") or len(found) >= page.get("total", 0):
+                break
+    if as_json:
+        for error in found:
+            typer.echo(jsonio.dumps_str(error))
+    elif found:
+        stdout_console().print(errors_table(found))
+    else:
+        stderr_console().print(f"{batch_id} dropped no records as invalid", markup=False)
+
+
 def register_client_commands(app: typer.Typer) -> None:
-    for command in (submit, status, results, cancel, batches):
+    for command in (submit, status, results, errors, cancel, batches):
         app.command()(command)

@@ -127,6 +127,12 @@ class BatchlineClient:
         """POST .../retry: a 202 {batch_id, status} once the failed chunks run again."""
         return self._json(self._http.build_request("POST", f"{_batch_path(batch_id)}/retry"))
 
+    def errors(self, batch_id: str, offset: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """GET .../errors: a page of the records dropped as invalid, as {row, field, reason}."""
+        params = {"offset": offset, "limit": limit}
+        path = f"{_batch_path(batch_id)}/errors"
+        return self._json(self._http.build_request("GET", path, params=params))
+
     def batches(self, offset: int = 0, limit: int = 50) -> dict[str, Any]:
         params = {"offset": offset, "limit": limit}
         return self._json(self._http.build_request("GET", BATCHES_PATH, params=params))

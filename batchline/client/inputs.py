@@ -115,7 +115,7 @@ def parse_ndjson(lines: Iterable[bytes], name: str) -> list[Any]:
         try:
             items.append(jsonio.loads(line))
         except jsonio.JSONDecodeError as exc:
-            raise InputError(f"{name} line {number}: {exc}") from None
+            raise InputError(f"{name} row {len(items)} (line {number}): {exc}") from None
         _check_count(len(items), name)
     return items
 
@@ -124,33 +124,37 @@ def parse_csv(stream: IO[bytes], name: str) -> list[dict[str, str]]:
     """A header row, then one item per row; every value stays the string it was in the file."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.reader(text, strict=True)
+    # Rows count from 0 after the header, as the API counts them; the line is the file's.
+    header: list[str] | None = None
+    items: list[dict[str, str]] = []
     try:
         header = next(reader, None)
         if header is None:
             return []
         _check_header(header, name)
-        items: list[dict[str, str]] = []
         for row in reader:
             if not row:
                 continue
             if len(row) != len(header):
                 raise InputError(
-                    f"{name} line {reader.line_num}: {len(row)} values "
+                    f"{name} row {len(items)} (line {reader.line_num}): {len(row)} values "
                     f"for {len(header)} columns in the header"
                 )
             items.append(dict(zip(header, row, strict=True)))
             _check_count(len(items), name)
         return items
     except csv.Error as exc:
-        raise InputError(f"{name} line {reader.line_num}: malformed CSV: {exc}") from None
+        where = f"row {len(items)} (line {reader.line_num})" if header else "line 1 (the header)"
+        raise InputError(f"{name} {where}: malformed CSV: {exc}") from None
     except UnicodeDecodeError:
-        raise InputError(f"{name} line {reader.line_num + 1}: not UTF-8 text") from None
+        where = f"row {len(items)} (line {reader.line_num + 1})" if header else "line 1"
+        raise InputError(f"{name} {where}: not UTF-8 text") from None
     finally:
         text.detach()  # the caller closes the underlying stream
 
 
 def _check_header(header: list[str], name: str) -> None:
     if any(not column for column in header):
-        raise InputError(f"{name} line 1: the header has an empty column name")
+        raise InputError(f"{name} line 1 (the header): an empty column name")
     if len(set(header)) != len(header):
-        raise InputError(f"{name} line 1: the header repeats a column name")
+        raise InputError(f"{name} line 1 (the header): a column name repeated")

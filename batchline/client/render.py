@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,12 +28,16 @@ def seconds(value: Any) -> str:
 
 
 def timestamp(value: Any) -> str:
+    """ISO 8601 with its zone, to the second: ``2024-01-01T00:00:00Z`` for UTC (the API's)."""
     if not value:
         return "-"
     try:
-        return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M:%S")
+        moment = datetime.fromisoformat(str(value))
     except ValueError:
         return str(value)
+    if moment.utcoffset() == timedelta(0):
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.isoformat(timespec="seconds")
 
 
 def done_items(status: dict[str, Any]) -> int:
@@ -86,22 +90,31 @@ def status_table(status: dict[str, Any]) -> Table:
 
 
 def batches_table(batches: list[dict[str, Any]]) -> Table:
-    # A light frame: the id and the timestamp keep their full width on an 80-column terminal.
+    # The id, state, progress and time in full on an 80-column terminal; counts are in `status`.
     table = Table(box=box.SIMPLE_HEAD, header_style="bold")
     table.add_column("id", no_wrap=True, min_width=30)
-    table.add_column("status", no_wrap=True)
-    table.add_column("progress", justify="right", no_wrap=True)
-    table.add_column("processed", justify="right", no_wrap=True)
-    table.add_column("filtered", justify="right", no_wrap=True)
-    table.add_column("created_at", no_wrap=True, min_width=19)
+    table.add_column("status", no_wrap=True, min_width=10)
+    table.add_column("done", justify="right", no_wrap=True)
+    table.add_column("created_at", no_wrap=True, min_width=20)
     for batch in batches:
         table.add_row(
             _plain(batch.get("batch_id")),
             _styled(batch.get("status")),
             f"{batch.get('progress', 0)}%",
-            str(batch.get("processed", 0)),
-            str(batch.get("filtered", 0)),
             timestamp(batch.get("created_at")),
+        )
+    return table
+
+
+def errors_table(errors: list[dict[str, Any]]) -> Table:
+    """Rows (from 0, as the API counts them), fields and reasons: never a value."""
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold")
+    table.add_column("row", justify="right", no_wrap=True)
+    table.add_column("field", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    for error in errors:
+        table.add_row(
+            str(error.get("row")), _plain(error.get("field")), _plain(error.get("reason"))
         )
     return table
 

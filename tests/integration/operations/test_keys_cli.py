@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -52,3 +53,23 @@ def test_created_key_works_is_listed_without_secret_and_is_refused_once_revoked(
     assert refused.json()["error"] == "unauthorized"
     assert "revoked" in _keys(env, "list").stdout
     assert _keys(env, "revoke", "analytics").returncode == 1
+
+
+def test_keys_outside_the_project_folder_say_where_the_store_is_and_create_nothing(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "BATCHLINE_STORE_URL"}
+    for args in (["list"], ["create", "--name", "x"], ["revoke", "x"]):
+        answer = subprocess.run(
+            [sys.executable, "-m", "batchline.cli", "keys", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert answer.returncode == 1, answer.stdout
+        assert f"there is no results store at {tmp_path / 'data' / 'results.db'}" in answer.stderr
+        assert "BATCHLINE_STORE_URL" in answer.stderr
+    assert list(tmp_path.iterdir()) == []  # no data/results.db made by surprise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -301,7 +302,7 @@ def test_batches_lists_ids_and_states_in_a_table(
     serve(lambda request: httpx.Response(200, content=jsonio.dumps(page)))
     result = runner.invoke(app, ["batches"])
     assert result.exit_code == 0, result.output
-    for text in ("batch_1", "batch_2", "completed", "processing", "33%", "2024-01-01 00:00:05"):
+    for text in ("batch_1", "batch_2", "completed", "processing", "33%", "2024-01-01T00:00:05Z"):
         assert text in result.stdout
 
 
@@ -313,5 +314,38 @@ def test_a_malformed_input_line_is_reported_before_any_request(
     path.write_text('{"n": 1}\n{"n": \n')
     result = runner.invoke(app, ["submit", str(path)])
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"batchline: {path} line 2: Malformed JSON")
+    assert result.stderr.startswith(f"batchline: {path} row 1 (line 2): Malformed JSON")
     assert result.stderr.count("\n") == 1
+
+
+def test_errors_lists_every_page_as_a_table_or_as_json_lines(
+    runner: CliRunner, serve: Callable[[Handler], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every = [{"row": row, "field": "amount", "reason": "Invalid number format"} for row in range(5)]
+    asked: list[str] = []
+
+    def pages(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url.params))
+        assert request.url.path == "/api/v1/transform/batch/batch_1/errors"
+        offset = int(request.url.params["offset"])
+        page = {"batch_id": "batch_1", "offset": offset, "limit": 3, "total": 5}
+        return httpx.Response(200, content=jsonio.dumps({**page, "errors": every[offset:][:3]}))
+
+    serve(pages)
+    monkeypatch.setattr("batchline.client.commands.ERRORS_PAGE", 3)
+    table = runner.invoke(app, ["errors", "batch_1"])
+    as_json = runner.invoke(app, ["errors", "batch_1", "--json"])
+    assert table.exit_code == 0, table.output
+    assert "Invalid number format" in table.stdout and "amount" in table.stdout
+    assert [json.loads(line) for line in as_json.stdout.splitlines()] == every
+    assert asked[:2] == ["offset=0&limit=3", "offset=3&limit=3"]
+
+
+def test_errors_of_a_batch_without_any_says_so(
+    runner: CliRunner, serve: Callable[[Handler], None]
+) -> None:
+    empty = {"batch_id": "batch_1", "offset": 0, "limit": 1000, "total": 0, "errors": []}
+    serve(lambda request: httpx.Response(200, content=jsonio.dumps(empty)))
+    result = runner.invoke(app, ["errors", "batch_1"])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "dropped no records as invalid" in result.stderr

@@ -71,9 +71,9 @@ def test_json_numbers_stay_exact_decimals_and_are_sent_unchanged(
     assert jsonio.dumps(items) == b'[{"amt":100.50},{"amt":0.01}]'
 
 
-def test_malformed_ndjson_line_reports_its_line_number(tmp_path: Path) -> None:
+def test_malformed_ndjson_line_reports_its_row_from_0_and_its_line(tmp_path: Path) -> None:
     source = write(tmp_path, "items.ndjson", '{"n": 1}\n\n{"n": 2}\n{"n": \n{"n": 4}\n')
-    with pytest.raises(InputError, match=r"items\.ndjson line 4: Malformed JSON"):
+    with pytest.raises(InputError, match=r"items\.ndjson row 2 \(line 4\): Malformed JSON"):
         read_items(source)
 
 
@@ -83,14 +83,14 @@ def test_ndjson_nan_is_refused_with_its_line_number(tmp_path: Path) -> None:
         read_items(source)
 
 
-def test_csv_row_with_too_few_values_reports_its_line_number(tmp_path: Path) -> None:
+def test_csv_row_with_too_few_values_reports_its_row_from_0_and_its_line(tmp_path: Path) -> None:
     source = write(tmp_path, "items.csv", "a,b\n1,2\n3\n")
-    with pytest.raises(InputError, match=r"items\.csv line 3: 1 values for 2 columns"):
+    with pytest.raises(InputError, match=r"items\.csv row 1 \(line 3\): 1 values for 2 columns"):
         read_items(source)
 
 
 def test_csv_header_with_a_repeated_column_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="repeats a column"):
+    with pytest.raises(InputError, match=r"line 1 \(the header\): a column name repeated"):
         read_items(write(tmp_path, "items.csv", "a,a\n1,2\n"))
 
 
