@@ -20,7 +20,7 @@ from api.state import ApiState
 from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import BatchStatusEvent, ChunkFailedEvent
-from schemas.http import MAX_ITEMS, BatchAccepted, BatchCreate, BatchResult
+from schemas.http import MAX_ITEMS, BatchAccepted, BatchCreate, BatchResult, DecimalFormat
 from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch, TooManyUnfinished
 from streams.chunking import chunk_count, iter_chunks
 from streams.errors import ChunkTooLarge, KafkaUnavailable, TopicCreationFailed
@@ -88,6 +88,7 @@ async def submit(
     idempotency_key: str | None,
     respond_async: bool,
     request_id: str,
+    decimals: DecimalFormat = "number",
 ) -> Response:
     metrics = state.metrics
     started = time.perf_counter()
@@ -101,9 +102,16 @@ async def submit(
         batch = await _admit(state, caller, body, pipeline, on_invalid, idempotency_key, digest)
         if batch.created_now:
             return await _publish_and_respond(
-                state, batch.record, body.data, pipeline, on_invalid, respond_async, request_id
+                state,
+                batch.record,
+                body.data,
+                pipeline,
+                on_invalid,
+                respond_async,
+                request_id,
+                decimals,
             )
-        return await _respond(state, batch.record, respond_async, request_id)
+        return await _respond(state, batch.record, respond_async, request_id, decimals=decimals)
     except ApiError as exc:
         _count_refusal(metrics, exc.error)
         raise
@@ -180,6 +188,7 @@ async def _publish_and_respond(
     on_invalid: str,
     respond_async: bool,
     request_id: str,
+    decimals: DecimalFormat,
 ) -> Response:
     # Waiting for the end is set up before publishing, so that however soon the batch ends,
     # its status event finds the waiter (and the store need not be read first).
@@ -194,7 +203,9 @@ async def _publish_and_respond(
         )
         try:
             # Without a waiter (respond-async, or no status listener reading yet): 202 at once.
-            response = await _respond(state, batch, waiter is None, request_id, waiter)
+            response = await _respond(
+                state, batch, waiter is None, request_id, waiter, decimals=decimals
+            )
         except BaseException:
             recording.cancel()  # the reconciler finds the chunks by a topic scan instead
             raise
@@ -318,12 +329,14 @@ async def _respond(
     respond_async: bool,
     request_id: str,
     waiter: asyncio.Future[BatchStatusEvent] | None = None,
+    *,
+    decimals: DecimalFormat = "number",
 ) -> Response:
     results = None
     if batch.status in ("queued", "processing") and not respond_async:
         batch, results = await _wait_until_finished(state, batch, waiter)
     if batch.status == "completed":
-        return await completed_response(state, batch, results)
+        return await completed_response(state, batch, results, decimals)
     if batch.status == "failed" and not respond_async:
         raise ApiError(
             500,
@@ -374,7 +387,10 @@ async def _wait_until_finished(
 
 
 async def completed_response(
-    state: ApiState, batch: BatchRecord, results: list[Any] | None = None
+    state: ApiState,
+    batch: BatchRecord,
+    results: list[Any] | None = None,
+    decimals: DecimalFormat = "number",
 ) -> Response:
     if results is None:
         results = [item async for item in state.store.iter_results(batch.batch_id)]
@@ -385,5 +401,8 @@ async def completed_response(
         results=results,
         batch_id=batch.batch_id,
     )
-    # jsonio keeps each amount's scale: 100.50 stays 100.50 in the bytes.
-    return Response(jsonio.dumps(body.model_dump(mode="python")), media_type="application/json")
+    # jsonio keeps each amount's scale: 100.50 stays 100.50 in the bytes ("100.50" as asked).
+    return Response(
+        jsonio.dumps(jsonio.decimals_as(decimals, body.model_dump(mode="python"))),
+        media_type="application/json",
+    )

@@ -27,6 +27,9 @@ SEED_RESULT: dict[str, JsonValue] = {
     "phone": "***-0123",
 }
 Status = Literal["queued", "processing", "completed", "cancelled", "failed"]
+# How results carry amounts: exact JSON numbers (100.50, scale kept), or their strings ("100.50")
+# for clients whose JSON parser would turn a number into a float.
+DecimalFormat = Literal["number", "string"]
 
 
 class Health(BaseModel):

@@ -194,6 +194,24 @@ def dumps_str(value: Any) -> str:
     return dumps(value).decode()
 
 
+def decimals_as(decimal_format: str, value: Any) -> Any:
+    """``value`` as is ("number": exact JSON numbers), or with every Decimal as its string
+    ("string", for clients whose JSON parser would make a number a float): 100.50 -> "100.50"."""
+    if decimal_format != "string":
+        return value
+    return _decimals_to_strings(value)
+
+
+def _decimals_to_strings(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _decimals_to_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decimals_to_strings(item) for item in value]
+    return value
+
+
 _LEAVES = frozenset({str, int, bool, type(None), Decimal})
 _CONTAINERS = frozenset({dict, list})
 _ALLOWED = _LEAVES | _CONTAINERS | {float}

@@ -28,6 +28,7 @@ from schemas.http import (
     BatchResult,
     BatchStatus,
     CancelResult,
+    DecimalFormat,
     ErrorBody,
     ErrorsPage,
     ReplayRequest,
@@ -42,6 +43,14 @@ DEFAULT_PAGE = 1000
 # Both stores bind an offset as a 64-bit integer; a larger one would fail there as a 500.
 MAX_OFFSET = 2**63 - 1
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many to skip.")]
+Decimals = Annotated[
+    DecimalFormat,
+    Query(
+        description="number (default): amounts as exact JSON numbers, scale kept (100.50); "
+        "parse them with a decimal-preserving parser (Python: json.loads(text, "
+        'parse_float=decimal.Decimal)). string: amounts as strings ("100.50").'
+    ),
+]
 CANCEL_WAIT_S = 10.0
 NDJSON = "application/x-ndjson"
 # On an NDJSON stream, whose lines are results only, `partial` travels as this header.
@@ -100,6 +109,7 @@ async def create_batch(
     caller: Caller,
     prefer: Annotated[str | None, Header(description="respond-async: answer 202 at once")] = None,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+    decimals: Decimals = "number",
 ) -> Response:
     """Process a batch of data through the transformation pipeline."""
     require_json(request)
@@ -115,7 +125,7 @@ async def create_batch(
     respond_async = prefer is not None and "respond-async" in prefer.lower()
     request_id = str(getattr(request.state, "request_id", ""))
     return await submission.submit(
-        state, caller, body, raw, idempotency_key, respond_async, request_id
+        state, caller, body, raw, idempotency_key, respond_async, request_id, decimals
     )
 
 
@@ -154,6 +164,7 @@ async def read_results(
     limit: Annotated[
         int | None, Query(ge=1, le=MAX_PAGE, description="Default 1000; NDJSON: all.")
     ] = None,
+    decimals: Decimals = "number",
 ) -> Response:
     """Results in item order: a page of JSON; NDJSON lines with Accept: application/x-ndjson;
     CSV (a header of every field, then one line per result) with Accept: text/csv."""
@@ -163,7 +174,9 @@ async def read_results(
     partial_header = {PARTIAL_HEADER: "true" if partial else "false"}
     if NDJSON in accept:
         return StreamingResponse(
-            _ndjson(state, batch.batch_id, offset, limit), media_type=NDJSON, headers=partial_header
+            _ndjson(state, batch.batch_id, offset, limit, decimals),
+            media_type=NDJSON,
+            headers=partial_header,
         )
     if CSV in accept:
         return StreamingResponse(
@@ -181,15 +194,16 @@ async def read_results(
         "total": total,
         "partial": partial,
     }
+    results = jsonio.decimals_as(decimals, results)
     return Response(jsonio.dumps({**page, "results": results}), media_type="application/json")
 
 
 async def _ndjson(
-    state: ApiState, batch_id: str, offset: int, limit: int | None
+    state: ApiState, batch_id: str, offset: int, limit: int | None, decimals: DecimalFormat
 ) -> AsyncIterator[bytes]:
     # One line per result, read from the store a few chunks at a time: never a whole batch.
     async for item in state.store.iter_results(batch_id, offset, limit):
-        yield jsonio.dumps(item) + b"\n"
+        yield jsonio.dumps(jsonio.decimals_as(decimals, item)) + b"\n"
 
 
 @router.get(

@@ -138,6 +138,20 @@ def test_results_come_in_item_order_as_pages_and_as_ndjson(
         tail_lines = tail.content.splitlines()
         assert amounts([jsonio.loads(line) for line in tail_lines]) == expected_amounts(240, 250)
 
+        # Opt-in strings, for clients whose JSON parser makes numbers floats.
+        as_strings = client.get(results_url, params={"decimals": "string", "limit": 2})
+        assert [r["amount"] for r in as_strings.json()["results"]] == ["0.50", "1.50"]
+        streamed_strings = client.get(
+            results_url, params={"decimals": "string"}, headers={"Accept": NDJSON}
+        )
+        assert b'"amount":"0.50"' in streamed_strings.content.splitlines()[0]
+        waited_strings = client.post(
+            BATCH_PATH, params={"decimals": "string"}, json={"data": numbered_items(3)}
+        )
+        assert [r["amount"] for r in waited_strings.json()["results"]] == ["0.50", "1.50", "2.50"]
+        refused = client.get(results_url, params={"decimals": "float"})
+        assert (refused.status_code, refused.json()["error"]) == (400, "bad_request")
+
         as_csv = client.get(results_url, headers={"Accept": "text/csv"})
         assert as_csv.status_code == 200, as_csv.text
         assert as_csv.headers["content-type"] == "text/csv; charset=utf-8"

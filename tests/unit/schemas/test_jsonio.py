@@ -489,3 +489,11 @@ def test_corrupted_documents_decode_or_raise_a_decode_error(
     else:
         # Whatever still parses agrees with the reference decoder.
         assert decoded == simplejson.loads(document, use_decimal=True)
+
+
+def test_decimals_as_strings_on_request_and_as_numbers_by_default() -> None:
+    page = {"results": [{"amount": Decimal("100.50"), "n": 1, "tags": [Decimal("1E+2")]}]}
+    assert jsonio.decimals_as("number", page) is page
+    assert jsonio.dumps(jsonio.decimals_as("string", page)) == (
+        b'{"results":[{"amount":"100.50","n":1,"tags":["1E+2"]}]}'
+    )
