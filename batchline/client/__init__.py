@@ -1,19 +1,23 @@
-"""The client half of `batchline`: submit files of items to a Batchline API and read back."""
+"""Batchline's Python client (sync and async), which the `batchline` command is built on."""
 
+from batchline.client.aio import AsyncBatchlineClient
 from batchline.client.errors import (
     ApiResponseError,
     BadServerUrl,
     ClientError,
     InputError,
     ServerUnreachable,
+    WaitTimedOut,
 )
 from batchline.client.http import BatchlineClient
 
 __all__ = [
     "ApiResponseError",
+    "AsyncBatchlineClient",
     "BadServerUrl",
     "BatchlineClient",
     "ClientError",
     "InputError",
     "ServerUnreachable",
+    "WaitTimedOut",
 ]

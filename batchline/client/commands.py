@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -253,9 +253,6 @@ def batches(
         )
 
 
-ERRORS_PAGE = 1000
-
-
 def errors(
     batch_id: BatchId,
     as_json: Annotated[
@@ -265,13 +262,8 @@ def errors(
     api_key: ApiKey = None,
 ) -> None:
     """List the records a batch dropped as invalid (on_invalid=skip): row, field, reason."""
-    found: list[dict[str, Any]] = []
     with reported(), BatchlineClient(url, api_key) as client:
-        while True:
-            page = client.errors(batch_id, offset=len(found), limit=ERRORS_PAGE)
-            found.extend(page.get("errors") or [])
-            if not page.get("errors") or len(found) >= page.get("total", 0):
-                break
+        found = list(client.iter_errors(batch_id))
     if as_json:
         for error in found:
             typer.echo(jsonio.dumps_str(error))

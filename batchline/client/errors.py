@@ -81,3 +81,14 @@ def _summarise(details: dict[str, Any] | None) -> str:
     if "request_id" in details:
         return f"request ID {details['request_id']}"
     return ""
+
+
+class WaitTimedOut(ClientError):
+    """The batch was still unfinished when the caller's time ran out; ``status`` is the last
+    one read (empty when the key's request rate left none to read)."""
+
+    exit_code = 124
+
+    def __init__(self, status: dict[str, Any]) -> None:
+        self.status = status
+        super().__init__(f"still {status.get('status', 'unfinished')} when the wait ran out")

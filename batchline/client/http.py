@@ -1,41 +1,36 @@
-"""A small synchronous client for the Batchline HTTP API, built on httpx.
+"""The synchronous Python client of the Batchline HTTP API (the CLI is built on it).
 
-Every failure comes out as a ``ClientError`` whose text is one printable line: an API error as
-``404 not_found: Batch job not found``, a network failure as "the server at URL is unreachable".
-The API key travels in a header only and is never part of a message.
+    from batchline.client import BatchlineClient
+
+    with BatchlineClient("http://127.0.0.1:8000", api_key) as client:
+        status = client.submit(items, wait=True, on_progress=print)
+        for result in client.iter_results(status["batch_id"]):
+            ...
+
+Amounts come back as exact ``Decimal``s, never floats. Every failure is a ``ClientError``
+(see batchline.client.errors) whose text is one printable line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
-from batchline.client.errors import (
-    ApiResponseError,
-    BadServerUrl,
-    ClientError,
-    InputError,
-    ServerUnreachable,
-)
+from batchline.client import calls
+from batchline.client.calls import DEFAULT_URL, Calls
+from batchline.client.errors import ApiResponseError, WaitTimedOut
 from schemas import jsonio
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-BATCH_PATH = "/api/v1/transform/batch"
-BATCHES_PATH = "/api/v1/transform/batches"
-PIPELINES_PATH = "/api/v1/pipelines"
-NDJSON = "application/x-ndjson"
-JSON = "application/json"
-CONNECT_TIMEOUT_S = 5.0
-# A 10,000-item submit is published to Kafka before the 202 comes back.
-READ_TIMEOUT_S = 120.0
-STREAM_CHUNK_BYTES = 64 * 1024
-KEY_HINT = "pass --api-key or set BATCHLINE_API_KEY"
+__all__ = ["DEFAULT_URL", "BatchlineClient", "Progress", "Results"]
+
+# Called with each status read while waiting for a batch.
+Progress = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +52,19 @@ class BatchlineClient:
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self._has_key = bool(api_key)
-        headers = {"User-Agent": "batchline-cli"}
-        if api_key:
-            headers["X-API-Key"] = api_key
+        # Looked up when used (time.sleep unless given), so tests may replace time.sleep.
+        self._sleep = sleep
         try:
             self._http = httpx.Client(
-                base_url=self.url,
-                headers=headers,
-                transport=transport,
-                timeout=timeout or httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+                transport=transport, **calls.client_options(self.url, api_key, timeout)
             )
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, TypeError):
-            raise _bad_url(self.url) from None
+            raise calls.bad_url(self.url) from None
+        self._calls = Calls(self._http)
 
     def __enter__(self) -> BatchlineClient:
         return self
@@ -94,179 +87,145 @@ class BatchlineClient:
         batch_size: int = 100,
         pipeline: str = "default",
         on_invalid: str | None = None,
+        metadata: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+        wait: bool = False,
+        on_progress: Progress | None = None,
+        timeout_s: float | None = None,
     ) -> dict[str, Any]:
-        """POST a batch with ``Prefer: respond-async``: a 202 {batch_id, status} at once, or a
-        200 with the results when the server already had them (an idempotent retry)."""
-        body: dict[str, Any] = {"data": items, "batch_size": batch_size, "pipeline": pipeline}
-        if on_invalid is not None:
-            body["on_invalid"] = on_invalid
-        headers = {"Content-Type": JSON, "Prefer": "respond-async"}
-        request = self._http.build_request(
-            "POST", BATCH_PATH, content=jsonio.dumps(body), headers=headers
+        """Submits a batch: {batch_id, status} at once, or with ``wait`` its final status (see
+        :meth:`wait`). A 200 with results (an idempotent retry the server had) comes as is."""
+        answer = self._json(
+            self._calls.submit(
+                items,
+                batch_size=batch_size,
+                pipeline=pipeline,
+                on_invalid=on_invalid,
+                metadata=metadata,
+                idempotency_key=idempotency_key,
+            )
         )
-        return self._json(request)
+        if not wait or "results" in answer:
+            return answer
+        return self.wait(answer["batch_id"], on_progress=on_progress, timeout_s=timeout_s)
+
+    def wait(
+        self,
+        batch_id: str,
+        *,
+        on_progress: Progress | None = None,
+        timeout_s: float | None = None,
+        interval_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Polls the batch until it is completed, cancelled or failed; returns its last status.
+        ``on_progress`` gets every status read. A 429 is waited out. Raises WaitTimedOut, with
+        the last status, when ``timeout_s`` runs out first."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            status = self._poll(batch_id, deadline)
+            if on_progress is not None:
+                on_progress(status)
+            if calls.finished(status):
+                return status
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimedOut(status)
+            (self._sleep or time.sleep)(calls.poll_interval(interval_s))
+
+    def _poll(self, batch_id: str, deadline: float | None) -> dict[str, Any]:
+        while True:
+            try:
+                return self.status(batch_id)
+            except ApiResponseError as exc:
+                pause = calls.rate_limit_pause(exc)
+                if pause is None:
+                    raise
+                if deadline is not None and time.monotonic() + pause > deadline:
+                    raise WaitTimedOut({}) from None
+                (self._sleep or time.sleep)(pause)
 
     def status(self, batch_id: str) -> dict[str, Any]:
-        return self._json(self._http.build_request("GET", _batch_path(batch_id)))
+        return self._json(self._calls.status(batch_id))
 
     def cancel(self, batch_id: str) -> dict[str, Any]:
-        return self._json(self._http.build_request("POST", f"{_batch_path(batch_id)}/cancel"))
+        return self._json(self._calls.cancel(batch_id))
 
     def replay(self, batch_id: str, pipeline: str | None = None) -> dict[str, Any]:
         """POST .../replay: a 202 {batch_id, status} of the new batch."""
-        body = {} if pipeline is None else {"pipeline": pipeline}
-        request = self._http.build_request(
-            "POST",
-            f"{_batch_path(batch_id)}/replay",
-            content=jsonio.dumps(body),
-            headers={"Content-Type": JSON},
-        )
-        return self._json(request)
+        return self._json(self._calls.replay(batch_id, pipeline))
 
     def retry(self, batch_id: str) -> dict[str, Any]:
         """POST .../retry: a 202 {batch_id, status} once the failed chunks run again."""
-        return self._json(self._http.build_request("POST", f"{_batch_path(batch_id)}/retry"))
+        return self._json(self._calls.retry(batch_id))
 
-    def errors(self, batch_id: str, offset: int = 0, limit: int = 1000) -> dict[str, Any]:
-        """GET .../errors: a page of the records dropped as invalid, as {row, field, reason}."""
-        params = {"offset": offset, "limit": limit}
-        path = f"{_batch_path(batch_id)}/errors"
-        return self._json(self._http.build_request("GET", path, params=params))
+    def errors(
+        self, batch_id: str, offset: int = 0, limit: int = calls.ERRORS_PAGE
+    ) -> dict[str, Any]:
+        """One page of the records dropped as invalid, as {row, field, reason}."""
+        return self._json(self._calls.errors(batch_id, offset, limit))
 
-    def batches(self, offset: int = 0, limit: int = 50) -> dict[str, Any]:
-        params = {"offset": offset, "limit": limit}
-        return self._json(self._http.build_request("GET", BATCHES_PATH, params=params))
+    def iter_errors(self, batch_id: str) -> Iterator[dict[str, Any]]:
+        """Every record dropped as invalid, page after page."""
+        seen = 0
+        while True:
+            page = self.errors(batch_id, offset=seen, limit=calls.ERRORS_PAGE)
+            found = page.get("errors") or []
+            yield from found
+            seen += len(found)
+            if not found or seen >= page.get("total", 0):
+                return
+
+    def batches(
+        self, offset: int = 0, limit: int = 50, status: str | None = None
+    ) -> dict[str, Any]:
+        """A page of your batches, newest first (only those in ``status``, if given)."""
+        return self._json(self._calls.batches(offset, limit, status))
 
     def pipelines(self) -> dict[str, Any]:
-        return self._json(self._http.build_request("GET", PIPELINES_PATH))
+        return self._json(self._calls.pipelines())
 
     def pipeline(self, ref: str) -> dict[str, Any]:
-        if not ref.strip():
-            raise InputError("the pipeline is empty: pass name or name@version")
-        path = f"{PIPELINES_PATH}/{quote(ref, safe='@')}"
-        return self._json(self._http.build_request("GET", path))
+        return self._json(self._calls.pipeline(ref))
 
-    def validate_pipeline(self, spec: Any, sample: Sequence[Any] | None) -> dict[str, Any]:
+    def validate_pipeline(self, spec: Any, sample: Sequence[Any] | None = None) -> dict[str, Any]:
         """The server's check of a spec (a file's text, or a parsed object), with a dry run
         over ``sample``."""
-        body: dict[str, Any] = {"spec": spec}
-        if sample is not None:
-            body["sample"] = sample
-        request = self._http.build_request(
-            "POST",
-            f"{PIPELINES_PATH}/validate",
-            content=jsonio.dumps(body),
-            headers={"Content-Type": JSON},
-        )
-        return self._json(request)
+        return self._json(self._calls.validate_pipeline(spec, sample))
 
     @contextmanager
     def results(self, batch_id: str) -> Iterator[Results]:
         """The results as NDJSON bytes, chunk by chunk as they arrive: never all in memory."""
-        request = self._http.build_request(
-            "GET", f"{_batch_path(batch_id)}/results", headers={"Accept": NDJSON}
-        )
-        response = self._send(request, stream=True)
+        response = self._send(self._calls.results(batch_id), stream=True)
         try:
             if response.is_error:
                 response.read()
-                raise self._api_error(response)
-            partial = response.headers.get("Batchline-Partial", "false").lower() == "true"
-            yield Results(self._chunks(response), partial)
+                raise calls.api_error(response, self._has_key)
+            yield Results(self._chunks(response), calls.is_partial(response))
         finally:
             response.close()
 
+    def iter_results(self, batch_id: str) -> Iterator[Any]:
+        """Each result, parsed (amounts as Decimals), streamed in item order."""
+        with self.results(batch_id) as results:
+            pending = b""
+            for chunk in results.chunks:
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield jsonio.loads(line)
+            if pending.strip():
+                yield jsonio.loads(pending)
+
     def _chunks(self, response: httpx.Response) -> Iterator[bytes]:
         try:
-            yield from response.iter_bytes(STREAM_CHUNK_BYTES)
+            yield from response.iter_bytes(calls.STREAM_CHUNK_BYTES)
         except httpx.TransportError as exc:
-            raise ServerUnreachable(
-                f"the results stream from {self.url} broke off: {_reason(exc)}; "
-                "run the command again"
-            ) from None
+            raise calls.stream_broke(exc, self.url) from None
 
     def _json(self, request: httpx.Request) -> dict[str, Any]:
-        response = self._send(request)
-        if response.is_error:
-            raise self._api_error(response)
-        try:
-            body = jsonio.loads(response.content)
-        except jsonio.JSONDecodeError:
-            body = None
-        if not isinstance(body, dict):
-            raise ClientError(
-                f"{response.status_code}: the server at {self.url} answered something other than "
-                "a JSON object; is --url pointing at a Batchline API?"
-            )
-        return body
+        return calls.json_body(self._send(request), self.url, self._has_key)
 
     def _send(self, request: httpx.Request, stream: bool = False) -> httpx.Response:
         try:
             return self._http.send(request, stream=stream)
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol):
-            raise _bad_url(self.url) from None
-        except httpx.TimeoutException as exc:
-            phase = "connect" if isinstance(exc, httpx.ConnectTimeout) else "answer"
-            raise ServerUnreachable(
-                f"the server at {self.url} did not {phase} in time; check that it is running "
-                "and reachable (--url or BATCHLINE_URL)"
-            ) from None
-        except httpx.TransportError as exc:
-            raise ServerUnreachable(
-                f"the server at {self.url} is unreachable ({_reason(exc)}); start it with "
-                "`batchline dev` or point --url / BATCHLINE_URL at a running API"
-            ) from None
-
-    def _api_error(self, response: httpx.Response) -> ApiResponseError:
-        try:
-            body = jsonio.loads(response.content)
-        except jsonio.JSONDecodeError:
-            body = None
-        hint = KEY_HINT if response.status_code == 401 and not self._has_key else None
-        if (
-            isinstance(body, dict)
-            and isinstance(body.get("error"), str)
-            and isinstance(body.get("message"), str)
-        ):
-            details = body.get("details")
-            return ApiResponseError(
-                response.status_code,
-                body["error"],
-                body["message"],
-                details if isinstance(details, dict) else None,
-                hint,
-                _retry_after_s(response),
-            )
-        # Not the API's error shape (a proxy's HTML page, say): its status line says enough.
-        phrase = response.reason_phrase or "error"
-        return ApiResponseError(
-            response.status_code,
-            phrase.lower().replace(" ", "_"),
-            phrase,
-            hint=hint,
-            retry_after_s=_retry_after_s(response),
-        )
-
-
-def _retry_after_s(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None  # absent, or an HTTP date: the caller picks its own pause
-
-
-def _batch_path(batch_id: str) -> str:
-    if not batch_id.strip():
-        # An empty id would name another route; say so here rather than relay its 404.
-        raise InputError("the batch id is empty: pass the id that submit printed")
-    # Quoted whole, so an id can never reach another path ("../batches").
-    return f"{BATCH_PATH}/{quote(batch_id, safe='')}"
-
-
-def _reason(exc: httpx.TransportError) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
-def _bad_url(url: str) -> BadServerUrl:
-    return BadServerUrl(f"{url!r} is not a usable server URL; give one like {DEFAULT_URL}")
+        except calls.SEND_FAILURES as exc:
+            raise calls.send_failure(exc, self.url) from None

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from batchline.cli import app
-from batchline.client import commands, watch
+from batchline.client import calls, commands
 from batchline.client.http import BatchlineClient
 from schemas import jsonio
 
@@ -29,7 +29,7 @@ def runner() -> CliRunner:
 @pytest.fixture
 def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Handler], None]]:
     """Routes every client the commands make to ``handler``."""
-    monkeypatch.setattr(watch, "POLL_INTERVAL_S", 0.0)
+    monkeypatch.setattr(calls, "POLL_INTERVAL_S", 0.0)
 
     def install(handler: Handler) -> None:
         def make(url: str, api_key: str | None) -> BatchlineClient:
@@ -142,7 +142,7 @@ def test_submit_wait_gives_up_after_its_timeout_and_says_the_batch_goes_on(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(watch, "POLL_INTERVAL_S", 0.5)
+    monkeypatch.setattr(calls, "POLL_INTERVAL_S", 0.5)
     clock = [1000.0]
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
@@ -332,7 +332,7 @@ def test_errors_lists_every_page_as_a_table_or_as_json_lines(
         return httpx.Response(200, content=jsonio.dumps({**page, "errors": every[offset:][:3]}))
 
     serve(pages)
-    monkeypatch.setattr("batchline.client.commands.ERRORS_PAGE", 3)
+    monkeypatch.setattr("batchline.client.calls.ERRORS_PAGE", 3)
     table = runner.invoke(app, ["errors", "batch_1"])
     as_json = runner.invoke(app, ["errors", "batch_1", "--json"])
     assert table.exit_code == 0, table.output
