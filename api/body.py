@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from api.errors import ApiError, invalid_parameters
 from schemas import jsonio
-from schemas.http import MAX_NUMBER_DIGITS, MAX_NUMBER_EXPONENT
+from schemas.http import MAX_NUMBER_DIGITS, MAX_NUMBER_EXPONENT, ErrorCode
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -23,7 +23,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 def too_large(limit: int) -> ApiError:
     return ApiError(
         413,
-        "payload_too_large",
+        ErrorCode.PAYLOAD_TOO_LARGE,
         f"Request body is larger than {limit} bytes; split the batch",
         {"max_bytes": limit},
     )
@@ -53,7 +53,7 @@ def require_json(request: Request) -> None:
         return
     raise ApiError(
         415,
-        "unsupported_media_type",
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE,
         "Send the body as JSON with Content-Type: application/json",
         {"content_type": media_type[:100]},
     )
@@ -65,11 +65,11 @@ def parse_json(body: bytes) -> Any:
     try:
         document = jsonio.loads(body)
     except jsonio.JSONDecodeError as exc:
-        raise ApiError(400, "bad_request", str(exc)) from None
+        raise ApiError(400, ErrorCode.BAD_REQUEST, str(exc)) from None
     if _MAYBE_OUT_OF_RANGE.search(body) and not numbers_in_range(document):
         raise ApiError(
             400,
-            "bad_request",
+            ErrorCode.BAD_REQUEST,
             f"A number has more than {MAX_NUMBER_DIGITS} digits or an exponent beyond "
             f"plus or minus {MAX_NUMBER_EXPONENT}; send it as a string",
             {"max_digits": MAX_NUMBER_DIGITS, "max_exponent": MAX_NUMBER_EXPONENT},

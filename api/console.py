@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.errors import ApiError
+from schemas.http import ErrorCode
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,7 +52,7 @@ HEADERS: Final = {
 def _asset(name: str) -> Response:
     media_type = FILES.get(name)
     if media_type is None:
-        raise ApiError(404, "not_found", "No such console file")
+        raise ApiError(404, ErrorCode.NOT_FOUND, "No such console file")
     return Response((ASSETS / name).read_bytes(), media_type=media_type, headers=HEADERS)
 
 

@@ -13,6 +13,7 @@ from api.errors import ApiError
 from api.limits import RateDecision
 from api.security import hash_api_key, same_hash
 from api.state import ApiState
+from schemas.http import ErrorCode
 from store import ApiKeyRecord
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,12 @@ async def get_caller(
         )
     if not api_key:
         await _auth_failed(state, address, "missing")
-        raise ApiError(401, "unauthorized", "Send your API key in the X-API-Key header")
+        raise ApiError(401, ErrorCode.UNAUTHORIZED, "Send your API key in the X-API-Key header")
     key_hash = hash_api_key(api_key)
     record = await state.store.find_api_key(key_hash)
     if record is None or not same_hash(record.key_hash, key_hash):
         await _auth_failed(state, address, "unknown")
-        raise ApiError(401, "unauthorized", "Unknown or revoked API key")
+        raise ApiError(401, ErrorCode.UNAUTHORIZED, "Unknown or revoked API key")
     decision = await state.rate_limiter.hit(record.key_id)
     if not decision.allowed:
         raise _limited(
@@ -69,7 +70,7 @@ def _limited(state: ApiState, decision: RateDecision, limit: str, counted: str) 
     state.metrics.rate_limited.labels(limit=limit).inc()
     return ApiError(
         429,
-        "rate_limit_exceeded",
+        ErrorCode.RATE_LIMIT_EXCEEDED,
         f"More than {decision.limit} {counted}; retry in {decision.headers()['Retry-After']} s",
         {"limit": decision.limit, "window_s": 60},
         headers=decision.headers(),

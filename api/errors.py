@@ -12,21 +12,22 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas import jsonio
+from schemas.http import ErrorCode
 from store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limit_exceeded",
-    503: "service_unavailable",
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    406: ErrorCode.NOT_ACCEPTABLE,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    429: ErrorCode.RATE_LIMIT_EXCEEDED,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
 }
 
 
@@ -34,7 +35,7 @@ class ApiError(Exception):
     def __init__(
         self,
         status_code: int,
-        error: str,
+        error: ErrorCode,
         message: str,
         details: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
@@ -49,17 +50,17 @@ class ApiError(Exception):
 
 def not_found(batch_id: str) -> ApiError:
     # The same answer for "no such batch" and "another key's batch": 404, never 403.
-    return ApiError(404, "not_found", "Batch job not found", {"batch_id": batch_id})
+    return ApiError(404, ErrorCode.NOT_FOUND, "Batch job not found", {"batch_id": batch_id})
 
 
 def error_response(
     status_code: int,
-    error: str,
+    error: ErrorCode,
     message: str,
     details: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"error": error, "message": message}
+    body: dict[str, Any] = {"error": error.value, "message": message}
     if details is not None:
         body["details"] = dict(details)
     response = JSONResponse(status_code=status_code, content=None, headers=dict(headers or {}))
@@ -83,7 +84,7 @@ def invalid_parameters(errors: Sequence[Mapping[str, Any]]) -> ApiError:
         {"loc": [str(part) for part in error["loc"]], "type": error["type"], "msg": error["msg"]}
         for error in errors[:20]
     ]
-    return ApiError(400, "bad_request", "Invalid request parameters", {"errors": problems})
+    return ApiError(400, ErrorCode.BAD_REQUEST, "Invalid request parameters", {"errors": problems})
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -93,7 +94,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
-    code = HTTP_CODES.get(exc.status_code, "error")
+    code = HTTP_CODES.get(
+        exc.status_code,
+        ErrorCode.BAD_REQUEST if exc.status_code < 500 else ErrorCode.INTERNAL_ERROR,
+    )
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
@@ -108,7 +112,7 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
     return error_response(
         503,
-        "service_unavailable",
+        ErrorCode.SERVICE_UNAVAILABLE,
         "The results store is unavailable; retry later",
         headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
     )
@@ -126,7 +130,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
     return error_response(
         500,
-        "internal_error",
+        ErrorCode.INTERNAL_ERROR,
         "Processing error; quote the request ID when reporting it",
         {"request_id": request_id},
         headers={"X-Request-ID": request_id},

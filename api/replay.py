@@ -30,6 +30,7 @@ from api.submission import (
 from batchline.kafka_security import KafkaSecurity
 from schemas import jsonio
 from schemas.events import ChunkEvent, decode
+from schemas.http import ErrorCode
 from store import ApiKeyRecord, BatchRecord, NewBatch, TooManyUnfinished
 from streams.dead_letters import SourceMessage
 from streams.located import Location, read_located
@@ -50,7 +51,7 @@ async def replay(
     if len(locations) != original.chunk_count:
         raise ApiError(
             409,
-            "not_replayable",
+            ErrorCode.NOT_REPLAYABLE,
             "Only a batch submitted over the API can be replayed: the place of its input on "
             "the requests topic is recorded as it is published",
             {"batch_id": original.batch_id},
@@ -110,14 +111,14 @@ async def read_published(
     except (KafkaError, OSError, TimeoutError):
         raise ApiError(
             503,
-            "service_unavailable",
+            ErrorCode.SERVICE_UNAVAILABLE,
             "Kafka is unreachable; retry later",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         ) from None
     if len(found) != len(locations):
         raise ApiError(
             410,
-            "input_expired",
+            ErrorCode.INPUT_EXPIRED,
             "The batch's input is older than the requests topic keeps, so it cannot be "
             "run again; submit the data again",
             {"batch_id": batch.batch_id},
@@ -129,7 +130,7 @@ def _unverifiable(batch: BatchRecord) -> ApiError:
     log.warning("published input failed verification", extra={"batch_id": batch.batch_id})
     return ApiError(
         409,
-        "not_replayable",
+        ErrorCode.NOT_REPLAYABLE,
         "The batch's input on the requests topic could not be verified; submit it again",
         {"batch_id": batch.batch_id},
     )

@@ -24,7 +24,7 @@ from api.errors import ApiError
 from api.replay import InputUnverifiable, read_published, verified_chunk
 from api.state import ApiState
 from api.submission import RETRY_AFTER_S
-from schemas.http import BatchAccepted
+from schemas.http import BatchAccepted, ErrorCode
 from store import BatchRecord
 from streams.admission import DeadLetterCode
 from streams.dead_letters import SourceMessage
@@ -55,14 +55,14 @@ async def retry(state: ApiState, batch: BatchRecord) -> JSONResponse:
     if batch.status != "failed":
         raise ApiError(
             409,
-            "conflict",
+            ErrorCode.BATCH_NOT_FAILED,
             f"Only a failed batch can be retried; this one is {batch.status}",
             {"batch_id": batch.batch_id, "status": batch.status},
         )
     if not retryable(batch):
         raise ApiError(
             409,
-            "not_retryable",
+            ErrorCode.NOT_RETRYABLE,
             "This batch failed on its data or its input is gone, so running it again would "
             "fail the same way; fix the data and submit it again (see the batch's reason)",
             {"batch_id": batch.batch_id},
@@ -73,7 +73,7 @@ async def retry(state: ApiState, batch: BatchRecord) -> JSONResponse:
     if len(locations) != len(missing):
         raise ApiError(
             409,
-            "not_retryable",
+            ErrorCode.NOT_RETRYABLE,
             "The place of this batch's input on the requests topic is not recorded",
             {"batch_id": batch.batch_id},
         )
@@ -85,14 +85,14 @@ async def retry(state: ApiState, batch: BatchRecord) -> JSONResponse:
     except InputUnverifiable:
         raise ApiError(
             409,
-            "not_retryable",
+            ErrorCode.NOT_RETRYABLE,
             "The batch's input on the requests topic could not be verified; submit it again",
             {"batch_id": batch.batch_id},
         ) from None
     if batch.reason is None or not await state.store.reopen_batch(batch.batch_id, batch.reason):
         raise ApiError(
             409,
-            "conflict",
+            ErrorCode.BATCH_CHANGED,
             "The batch changed meanwhile; read its status",
             {"batch_id": batch.batch_id},
         )
@@ -105,7 +105,7 @@ async def retry(state: ApiState, batch: BatchRecord) -> JSONResponse:
         # Reopened already: the workers' reconciler counts and reads what did not get through.
         raise ApiError(
             503,
-            "service_unavailable",
+            ErrorCode.SERVICE_UNAVAILABLE,
             "Kafka stopped answering during the retry; the batch is reopened and the workers "
             "finish it once Kafka is back",
             headers={"Retry-After": str(RETRY_AFTER_S)},

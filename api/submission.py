@@ -20,7 +20,14 @@ from api.state import ApiState
 from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import BatchStatusEvent, ChunkFailedEvent
-from schemas.http import MAX_ITEMS, BatchAccepted, BatchCreate, BatchResult, DecimalFormat
+from schemas.http import (
+    MAX_ITEMS,
+    BatchAccepted,
+    BatchCreate,
+    BatchResult,
+    DecimalFormat,
+    ErrorCode,
+)
 from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch, TooManyUnfinished
 from streams.chunking import chunk_count, iter_chunks
 from streams.errors import ChunkTooLarge, KafkaUnavailable, TopicCreationFailed
@@ -52,7 +59,7 @@ def check_size(item_count: int) -> None:
     if item_count > MAX_ITEMS:
         raise ApiError(
             400,
-            "batch_too_large",
+            ErrorCode.BATCH_TOO_LARGE,
             f"A batch holds at most {MAX_ITEMS} items; split it into several batches",
             {"max_items": MAX_ITEMS, "items": item_count},
         )
@@ -62,7 +69,7 @@ def resolve_pipeline(state: ApiState, ref: str) -> CompiledPipeline:
     try:
         return state.registry.get(ref)
     except TransformsError as exc:
-        raise ApiError(400, "unknown_pipeline", str(exc)) from None
+        raise ApiError(400, ErrorCode.UNKNOWN_PIPELINE, str(exc)) from None
 
 
 def validate_items(pipeline: CompiledPipeline, body: BatchCreate, on_invalid: str) -> None:
@@ -70,7 +77,9 @@ def validate_items(pipeline: CompiledPipeline, body: BatchCreate, on_invalid: st
         return
     error = pipeline.first_error(body.data)
     if error is not None:
-        raise ApiError(400, "validation_error", "Invalid data format in batch", error.as_dict())
+        raise ApiError(
+            400, ErrorCode.VALIDATION_ERROR, "Invalid data format in batch", error.as_dict()
+        )
 
 
 def accepted(batch: BatchRecord, status_code: int = 202) -> JSONResponse:
@@ -172,7 +181,7 @@ async def _admit(
 def too_many_unfinished() -> ApiError:
     return ApiError(
         429,
-        "too_many_concurrent_batches",
+        ErrorCode.TOO_MANY_CONCURRENT_BATCHES,
         f"At most {MAX_UNFINISHED_BATCHES} unfinished batches per API key; "
         "wait for one to finish or cancel one",
         {"limit": MAX_UNFINISHED_BATCHES},
@@ -220,7 +229,7 @@ def _same_request(existing: BatchRecord, digest: str) -> BatchRecord:
     if existing.request_digest != digest:
         raise ApiError(
             409,
-            "conflict",
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
             "This Idempotency-Key was used with a different request body; use a new key",
             {"batch_id": existing.batch_id},
         )
@@ -265,7 +274,7 @@ async def publish(
         await _abandon(state, batch, "Kafka was unavailable at submission")
         raise ApiError(
             503,
-            "service_unavailable",
+            ErrorCode.SERVICE_UNAVAILABLE,
             f"{exc}; the batch was not accepted",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         ) from None
@@ -273,7 +282,7 @@ async def publish(
         await _abandon(state, batch, "A chunk was over the message size limit")
         raise ApiError(
             413,
-            "payload_too_large",
+            ErrorCode.PAYLOAD_TOO_LARGE,
             f"{exc}; the batch was not accepted",
             {"batch_size": batch.batch_size},
         ) from None
@@ -340,7 +349,7 @@ async def _respond(
     if batch.status == "failed" and not respond_async:
         raise ApiError(
             500,
-            "processing_error",
+            ErrorCode.PROCESSING_ERROR,
             batch.reason or "The batch failed",
             {"batch_id": batch.batch_id, "request_id": request_id},
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
@@ -206,6 +207,34 @@ class CancelResult(BaseModel):
     message: str
 
 
+class ErrorCode(StrEnum):
+    """The stable codes in ErrorBody.error: one for each distinct error."""
+
+    BAD_REQUEST = "bad_request"  # invalid parameters, JSON or headers
+    VALIDATION_ERROR = "validation_error"  # an item the pipeline refuses (details: row, field)
+    UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    NOT_ACCEPTABLE = "not_acceptable"
+    CONFLICT = "conflict"  # a 409 from the framework itself; the API's own 409s are below
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    BATCH_FINISHED = "batch_finished"  # cancel of a batch that already ended
+    BATCH_NOT_FAILED = "batch_not_failed"  # retry of a batch that did not fail
+    BATCH_CHANGED = "batch_changed"  # a retry raced another change of the batch
+    NOT_RETRYABLE = "not_retryable"
+    NOT_REPLAYABLE = "not_replayable"
+    INPUT_EXPIRED = "input_expired"  # 410: the batch's input aged out of Kafka
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    BATCH_TOO_LARGE = "batch_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    UNKNOWN_PIPELINE = "unknown_pipeline"
+    RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
+    TOO_MANY_CONCURRENT_BATCHES = "too_many_concurrent_batches"
+    PROCESSING_ERROR = "processing_error"  # the batch failed (a synchronous submit's 500)
+    INTERNAL_ERROR = "internal_error"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+
+
 class ErrorBody(BaseModel):
     """Every error the API returns has this shape; ``error`` is a stable code."""
 
@@ -221,6 +250,6 @@ class ErrorBody(BaseModel):
         }
     )
 
-    error: str
+    error: ErrorCode
     message: str
     details: dict[str, Any] | None = None

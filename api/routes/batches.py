@@ -30,6 +30,7 @@ from schemas.http import (
     CancelResult,
     DecimalFormat,
     ErrorBody,
+    ErrorCode,
     ErrorsPage,
     ReplayRequest,
     ResultsPage,
@@ -253,7 +254,9 @@ async def cancel_batch(batch_id: str, state: State, caller: Caller) -> Response:
         body = CancelResult(status="cancelling", message="Cancel requested; poll the batch status")
         return JSONResponse(body.model_dump(), status_code=202)
     except KafkaUnavailable as exc:
-        raise ApiError(503, "service_unavailable", str(exc), headers={"Retry-After": "5"}) from None
+        raise ApiError(
+            503, ErrorCode.SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}
+        ) from None
     finally:
         state.listener.unregister(batch_id, future)
     if event.status != "cancelled":
@@ -310,7 +313,7 @@ async def retry_batch(batch_id: str, state: State, caller: Caller) -> Response:
 def _already_finished(batch_id: str, status: str) -> ApiError:
     return ApiError(
         409,
-        "conflict",
+        ErrorCode.BATCH_FINISHED,
         f"Batch is already {status}; only queued or processing batches can be cancelled",
         {"batch_id": batch_id, "status": status},
     )

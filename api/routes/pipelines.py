@@ -11,6 +11,7 @@ from api.deps import Caller, State
 from api.errors import ApiError
 from api.routes.batches import ERRORS
 from schemas import jsonio
+from schemas.http import ErrorCode
 from schemas.pipelines_http import (
     PipelineCheck,
     PipelineCheckResult,
@@ -62,7 +63,7 @@ async def read_pipeline(ref: str, state: State, caller: Caller) -> PipelineDetai
     try:
         pipeline = state.registry.get(ref)
     except UnknownPipelineError as exc:
-        raise ApiError(404, "not_found", str(exc)) from None
+        raise ApiError(404, ErrorCode.NOT_FOUND, str(exc)) from None
     return PipelineDetail(
         **_version(pipeline).model_dump(),
         name=pipeline.name,

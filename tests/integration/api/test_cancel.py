@@ -62,14 +62,14 @@ def test_cancel_of_a_running_batch_is_confirmed_and_a_finished_batch_is_409(
         assert len(streamed.content.splitlines()) == status["processed"]
 
         again = client.post(f"{BATCH_PATH}/{batch_id}/cancel")
-        body = assert_error(again, 409, "conflict")
+        body = assert_error(again, 409, "batch_finished")
         assert body["details"] == {"batch_id": batch_id, "status": "cancelled"}
 
         done = client.post(BATCH_PATH, json=seed_body())
         assert done.status_code == 200, done.text
         done_id = done.json()["batch_id"]
         finished = client.post(f"{BATCH_PATH}/{done_id}/cancel")
-        body = assert_error(finished, 409, "conflict")
+        body = assert_error(finished, 409, "batch_finished")
         assert body["details"] == {"batch_id": done_id, "status": "completed"}
         assert read_status(client, done_id)["status"] == "completed"
         assert client.get(f"{BATCH_PATH}/{done_id}/results").json()["partial"] is False

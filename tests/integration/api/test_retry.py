@@ -93,7 +93,7 @@ def test_a_batch_whose_pipeline_the_workers_lacked_completes_when_retried(
     assert [(str(row["total"]), row["sku"]) for row in results] == [
         (f"{row}.25", f"S{row}") for row in range(ITEMS)
     ]
-    assert_error(again, 409, "conflict")
+    assert_error(again, 409, "batch_not_failed")
 
 
 def test_a_batch_that_failed_on_its_data_is_not_retried(

@@ -66,7 +66,7 @@ def test_idempotency_key_returns_the_same_batch_and_refuses_another_body(
         assert listed_ids(client) == [first.json()["batch_id"]]
 
         other = client.post(BATCH_PATH, json={"data": numbered_items(2)}, headers=headers)
-        body = assert_error(other, 409, "conflict")
+        body = assert_error(other, 409, "idempotency_key_reused")
         assert body["details"] == {"batch_id": first.json()["batch_id"]}
         assert listed_ids(client) == [first.json()["batch_id"]]
 

@@ -122,7 +122,7 @@ def test_unknown_api_key_is_exit_1_and_the_key_is_never_printed(
     assert wrong not in answer.stdout + answer.stderr
 
 
-def test_cancel_of_a_finished_batch_is_a_conflict(make_stack: StackFactory, tmp_path: Path) -> None:
+def test_cancel_of_a_finished_batch_is_refused_as_finished(make_stack: StackFactory, tmp_path: Path) -> None:
     stack = make_stack()
     stack.add_worker()
     url = stack.add_api()
@@ -137,7 +137,7 @@ def test_cancel_of_a_finished_batch_is_a_conflict(make_stack: StackFactory, tmp_
 
     assert answer.returncode == 1
     assert_one_clean_line(answer.stderr)
-    assert answer.stderr.startswith("batchline: 409 conflict: Batch is already completed")
+    assert answer.stderr.startswith("batchline: 409 batch_finished: Batch is already completed")
 
 
 def test_invalid_item_rejected_by_the_server_names_its_row(

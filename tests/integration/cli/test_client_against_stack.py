@@ -51,8 +51,8 @@ def test_the_sync_client_submits_waits_reads_and_refuses_like_the_cli(
         assert client.wait(replayed["batch_id"])["status"] == "completed"
         with pytest.raises(ApiResponseError) as finished:
             client.cancel(final["batch_id"])
-        assert (finished.value.status_code, finished.value.error) == (409, "conflict")
-        assert str(finished.value).startswith("409 conflict: Batch is already completed")
+        assert (finished.value.status_code, finished.value.error) == (409, "batch_finished")
+        assert str(finished.value).startswith("409 batch_finished: Batch is already completed")
 
 
 async def test_the_async_client_does_the_same(make_stack: StackFactory) -> None:

@@ -22,6 +22,10 @@ def test_no_operation_publishes_422_and_each_with_parameters_publishes_400() -> 
     error = schema["components"]["schemas"]["ErrorBody"]
     assert {"error", "message"} <= set(error["required"])
     assert "HTTPValidationError" not in schema["components"]["schemas"]
+    # The codes are published: one per distinct error (the API's 409s each have their own).
+    codes = schema["components"]["schemas"]["ErrorCode"]["enum"]
+    assert {"batch_finished", "idempotency_key_reused", "batch_not_failed"} <= set(codes)
+    assert len(codes) == len(set(codes))
 
 
 def test_amounts_are_documented_as_exact_numbers_with_a_strings_opt_in() -> None:
