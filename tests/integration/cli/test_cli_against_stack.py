@@ -122,7 +122,9 @@ def test_unknown_api_key_is_exit_1_and_the_key_is_never_printed(
     assert wrong not in answer.stdout + answer.stderr
 
 
-def test_cancel_of_a_finished_batch_is_refused_as_finished(make_stack: StackFactory, tmp_path: Path) -> None:
+def test_cancel_of_a_finished_batch_is_refused_as_finished(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
     stack = make_stack()
     stack.add_worker()
     url = stack.add_api()
