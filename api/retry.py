@@ -25,6 +25,7 @@ from api.replay import InputUnverifiable, read_published, verified_chunk
 from api.state import ApiState
 from api.submission import RETRY_AFTER_S
 from schemas.http import BatchAccepted, ErrorCode
+from schemas.statuses import BatchStatus
 from store import BatchRecord
 from streams.admission import DeadLetterCode
 from streams.dead_letters import SourceMessage
@@ -48,11 +49,11 @@ _DEAD_LETTERED = re.compile(r"Chunk \d+ was dead-lettered \(([a-z_]+)\)")
 def retryable(batch: BatchRecord) -> bool:
     """Whether the batch failed for a reason outside its data (see the module's docstring)."""
     found = _DEAD_LETTERED.match(batch.reason or "")
-    return batch.status == "failed" and found is not None and found[1] in RETRYABLE
+    return batch.status == BatchStatus.FAILED and found is not None and found[1] in RETRYABLE
 
 
 async def retry(state: ApiState, batch: BatchRecord) -> JSONResponse:
-    if batch.status != "failed":
+    if batch.status != BatchStatus.FAILED:
         raise ApiError(
             409,
             ErrorCode.BATCH_NOT_FAILED,

@@ -28,6 +28,7 @@ from schemas.http import (
     DecimalFormat,
     ErrorCode,
 )
+from schemas.statuses import UNFINISHED, BatchStatus
 from store import ApiKeyRecord, BatchRecord, DuplicateIdempotencyKey, NewBatch, TooManyUnfinished
 from streams.chunking import chunk_count, iter_chunks
 from streams.errors import ChunkTooLarge, KafkaUnavailable, TopicCreationFailed
@@ -342,11 +343,11 @@ async def _respond(
     decimals: DecimalFormat = "number",
 ) -> Response:
     results = None
-    if batch.status in ("queued", "processing") and not respond_async:
+    if batch.status in UNFINISHED and not respond_async:
         batch, results = await _wait_until_finished(state, batch, waiter)
-    if batch.status == "completed":
+    if batch.status == BatchStatus.COMPLETED:
         return await completed_response(state, batch, results, decimals)
-    if batch.status == "failed" and not respond_async:
+    if batch.status == BatchStatus.FAILED and not respond_async:
         raise ApiError(
             500,
             ErrorCode.PROCESSING_ERROR,
@@ -383,7 +384,7 @@ async def _wait_until_finished(
     try:
         if waiter is None:
             current = await state.store.get_batch(batch.batch_id)
-            if current is not None and current.status not in ("queued", "processing"):
+            if current is not None and current.status not in UNFINISHED:
                 return current, None
         await asyncio.wait_for(asyncio.shield(future), state.settings.sync_wait_s)
     except TimeoutError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api.errors import not_found
 from api.state import ApiState
+from schemas import statuses
 from schemas.http import BatchStatus
 from store import ApiKeyRecord, BatchRecord
 
@@ -19,7 +20,7 @@ async def owned_batch(state: ApiState, caller: ApiKeyRecord, batch_id: str) -> B
 def status_from_record(batch: BatchRecord, replay_of: str | None = None) -> BatchStatus:
     """The batch as stored: its counts are the workers' progress table's, projected into the
     store once per group of chunks while it runs and in full when it ends."""
-    if batch.status == "completed" or batch.total == 0:
+    if batch.status == statuses.BatchStatus.COMPLETED or batch.total == 0:
         progress = 100
     else:
         progress = min(99, (batch.processed + batch.filtered) * 100 // batch.total)

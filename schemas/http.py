@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
+from schemas.statuses import StatusName
+
 MAX_ITEMS = 10_000
 MAX_METADATA_PAIRS = 16
 # Every JSON number in a request: at most this many digits, and a decimal exponent (of its
@@ -27,7 +29,7 @@ SEED_RESULT: dict[str, JsonValue] = {
     "email": "u***r@example.com",
     "phone": "***-0123",
 }
-Status = Literal["queued", "processing", "completed", "cancelled", "failed"]
+Status = StatusName  # see schemas.statuses
 # How results carry amounts: exact JSON numbers (100.50, scale kept), or their strings ("100.50")
 # for clients whose JSON parser would turn a number into a float.
 DecimalFormat = Literal["number", "string"]

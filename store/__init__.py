@@ -9,12 +9,9 @@ from store.errors import (
     TooManyUnfinished,
 )
 from store.records import (
-    FINISHED_STATUSES,
-    UNFINISHED_STATUSES,
     ApiKeyRecord,
     BatchEnding,
     BatchRecord,
-    BatchStatus,
     EncodedChunk,
     NewBatch,
     StoredChunkCounts,
@@ -24,13 +21,10 @@ from store.records import (
 from store.results_store import ResultsStore
 
 __all__ = [
-    "FINISHED_STATUSES",
-    "UNFINISHED_STATUSES",
     "ApiKeyRecord",
     "BatchEnding",
     "BatchNotFound",
     "BatchRecord",
-    "BatchStatus",
     "DuplicateIdempotencyKey",
     "EncodedChunk",
     "NewBatch",

@@ -8,13 +8,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, bindparam, delete, func, select, update
 
-from store.records import UNFINISHED_STATUSES, BatchRecord, BatchStatus, NewBatch
+from schemas.statuses import UNFINISHED, BatchStatus
+from store.records import BatchRecord, NewBatch
 from store.tables import DIALECTS, batches, id_slices, insert_ignoring_conflicts, result_chunks
 
 # The statements of the hot path (a batch's admission, its chunks, its end) are built once, with
 # bound parameters: building one per call cost about 85 us of the 120 us a point read took.
 # Parameter names differ from column names, which UPDATE reserves for its SET clause.
-_UNFINISHED = batches.c.status.in_(UNFINISHED_STATUSES)
+_UNFINISHED = batches.c.status.in_(UNFINISHED)
 _GET = select(batches).where(batches.c.batch_id == bindparam("id"))
 _GET_MANY = select(batches).where(batches.c.batch_id.in_(bindparam("ids", expanding=True)))
 _COUNT_UNFINISHED_OF = (
@@ -129,7 +130,7 @@ def record_progress(
 ) -> None:
     stmt = (
         update(batches)
-        .where(batches.c.batch_id == batch_id, batches.c.status.in_(UNFINISHED_STATUSES))
+        .where(batches.c.batch_id == batch_id, batches.c.status.in_(UNFINISHED))
         .values(processed=processed, filtered=filtered, invalid=invalid)
     )
     conn.execute(stmt)
@@ -226,7 +227,7 @@ def abandon(conn: Connection, batch_id: str, reason: str, now: datetime) -> None
     stmt = (
         update(batches)
         # A batch a worker finished meanwhile (its chunks did land after all) stays finished.
-        .where(batches.c.batch_id == batch_id, batches.c.status.in_(UNFINISHED_STATUSES))
+        .where(batches.c.batch_id == batch_id, batches.c.status.in_(UNFINISHED))
         .values(
             status="failed",
             reason=reason,
@@ -263,7 +264,7 @@ def delete_finished_before(conn: Connection, cutoff: datetime) -> list[str]:
     stmt = (
         delete(batches)
         .where(
-            batches.c.status.not_in(UNFINISHED_STATUSES),
+            batches.c.status.not_in(UNFINISHED),
             func.coalesce(batches.c.completed_at, batches.c.created_at) < cutoff,
         )
         .returning(batches.c.batch_id)
@@ -282,7 +283,7 @@ def stalled(conn: Connection, cutoff: datetime, limit: int) -> list[BatchRecord]
     stmt = (
         select(batches)
         .where(
-            batches.c.status.in_(UNFINISHED_STATUSES),
+            batches.c.status.in_(UNFINISHED),
             batches.c.created_at < cutoff,
             func.coalesce(batches.c.started_at, batches.c.created_at) < cutoff,
             func.coalesce(last_chunk, batches.c.created_at) < cutoff,

@@ -4,21 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
-
-class BatchStatus(StrEnum):
-    QUEUED = "queued"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
-
-UNFINISHED_STATUSES: frozenset[str] = frozenset({BatchStatus.QUEUED, BatchStatus.PROCESSING})
-FINISHED_STATUSES: frozenset[str] = frozenset(
-    {BatchStatus.COMPLETED, BatchStatus.CANCELLED, BatchStatus.FAILED}
-)
+from schemas.statuses import FINISHED
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +53,7 @@ class BatchRecord:
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
+        return self.status in FINISHED
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, exc, text
 
 from schemas import jsonio
+from schemas.statuses import FINISHED, BatchStatus
 from store import api_keys, batches, chunks, locations, replays
 from store.engine import redacted
 from store.errors import (
@@ -23,7 +24,6 @@ from store.errors import (
     TooManyUnfinished,
 )
 from store.records import (
-    FINISHED_STATUSES,
     ApiKeyRecord,
     BatchEnding,
     BatchRecord,
@@ -63,8 +63,8 @@ def _raise_on_idempotency_clash(conn: Connection, batch: NewBatch) -> None:
 
 
 def _require_finished(status: str) -> None:
-    if status not in FINISHED_STATUSES:
-        raise ValueError(f"status must be one of {sorted(FINISHED_STATUSES)}, not {status!r}")
+    if status not in FINISHED:
+        raise ValueError(f"status must be one of {sorted(FINISHED)}, not {status!r}")
 
 
 def _start_of(batch: BatchRecord | None, now: datetime) -> datetime:
@@ -236,7 +236,11 @@ class ResultsStore:
 
         def read(conn: Connection) -> tuple[BatchRecord | None, list[str] | None]:
             batch = batches.get(conn, batch_id)
-            if batch is None or batch.status != "completed" or batch.processed > SMALL_READ_ITEMS:
+            if (
+                batch is None
+                or batch.status != BatchStatus.COMPLETED
+                or batch.processed > SMALL_READ_ITEMS
+            ):
                 return batch, None
             indexes = [index for index, _ in chunks.counts(conn, batch_id, "result_count")]
             texts = chunks.payloads(conn, batch_id, indexes, "results")

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-from store.records import BatchStatus
+from schemas.statuses import BatchStatus
 
 IdT = TypeVar("IdT", str, int)
 # SQLite builds before 3.32 allow 999 bound parameters per statement; stay well under.

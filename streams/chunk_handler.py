@@ -33,6 +33,7 @@ from schemas.events import (
     ChunksDoneEvent,
     decode,
 )
+from schemas.statuses import BatchStatus
 from store import (
     BatchEnding,
     BatchRecord,
@@ -368,7 +369,7 @@ class ChunkHandler:
 
     async def _put(self, items: Sequence[Transformed], now: datetime) -> StoredGroup:
         """Stores the chunks in one transaction, ending the batches of one chunk."""
-        started = {item.batch.batch_id for item in items if item.batch.status == "queued"}
+        started = {item.batch.batch_id for item in items if item.batch.status == BatchStatus.QUEUED}
         encoded = [item.encoded for item in items]
         endings = {
             item.batch.batch_id: ending(item.batch.on_invalid, _counts(item.counts))

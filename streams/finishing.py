@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from batchline.metrics import Metrics
 from schemas.events import BatchStatusEvent
+from schemas.statuses import BatchStatus
 from store import BatchEnding, BatchRecord
 from streams.outputs import Outgoing, Outputs
 from streams.retry import retry_transient
@@ -96,7 +97,7 @@ class BatchFinisher:
         """Metrics and the log line of a batch that has just ended."""
         if batch.duration is not None:
             self._metrics.duration.labels(scope="batch").observe(batch.duration)
-        if batch.status == "failed":
+        if batch.status == BatchStatus.FAILED:
             self._metrics.errors.labels(error_type="batch_failed").inc()
         log.info("batch finished", extra={"batch_id": batch.batch_id, "status": batch.status})
 
@@ -133,7 +134,7 @@ class BatchFinisher:
         if not batch.finished:
             return None
         if chunks_done is None:
-            chunks_done = batch.chunk_count if batch.status == "completed" else 0
+            chunks_done = batch.chunk_count if batch.status == BatchStatus.COMPLETED else 0
         event = BatchStatusEvent(
             batch_id=batch.batch_id,
             status=batch.status,

@@ -27,6 +27,7 @@ from schemas.events import (
     ChunksDoneEvent,
     decode,
 )
+from schemas.statuses import BatchStatus
 from store import BatchRecord, stored_chunk_counts
 from streams.admission import DeadLetterCode
 from streams.dead_letters import DeadLetter, SourceMessage, dead_letter_message
@@ -248,7 +249,7 @@ class ProgressHandler:
             if batch is None:
                 return "unknown", None
             state = new_state(batch)
-        if state["status"] != "processing":
+        if state["status"] != BatchStatus.PROCESSING:
             if any(isinstance(event, CancelCommand | ChunkFailedEvent) for event in events):
                 # Already final: repeat its status, so that a waiting cancel learns why (409),
                 # and a batch the API gave up on after announcing it queued ends there too.
@@ -279,7 +280,7 @@ class ProgressHandler:
         # A processing event still waiting must not land after the final one.
         await self._send_live_statuses()
         counts = (state["processed"], state["filtered"], state["invalid"])
-        counted = counted_chunks(state) if status == "cancelled" else None
+        counted = counted_chunks(state) if status == BatchStatus.CANCELLED else None
         stored = await self._finisher.finish(
             batch_id, status, counts, reason, state["done"], counted
         )

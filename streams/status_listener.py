@@ -21,10 +21,10 @@ from pydantic import ValidationError
 from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas import jsonio
 from schemas.events import BatchStatusEvent, decode
+from schemas.statuses import FINISHED
 from streams.errors import TopicCreationFailed
 
 log = logging.getLogger(__name__)
-FINAL = frozenset({"completed", "cancelled", "failed"})
 RECONNECT_DELAY_S = 2.0
 # How long closing waits for a connection attempt under way (it gives up on its own).
 CONNECT_GRACE_S = 10.0
@@ -87,7 +87,7 @@ class StatusListener:
                 del self._waiters[batch_id]
 
     def _deliver(self, event: BatchStatusEvent) -> None:
-        if event.status not in FINAL:
+        if event.status not in FINISHED:
             return
         for future in self._waiters.pop(event.batch_id, set()):
             if not future.done():

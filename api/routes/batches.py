@@ -19,7 +19,7 @@ from api.replay import replay
 from api.retry import retry
 from api.state import ApiState
 from api.views import owned_batch, status_from_record
-from schemas import jsonio
+from schemas import jsonio, statuses
 from schemas.events import CancelCommand
 from schemas.http import (
     BatchAccepted,
@@ -36,6 +36,7 @@ from schemas.http import (
     ResultsPage,
     Status,
 )
+from schemas.statuses import UNFINISHED
 from streams.errors import KafkaUnavailable
 
 router = APIRouter(prefix="/api/v1/transform", tags=["batches"])
@@ -170,7 +171,7 @@ async def read_results(
     """Results in item order: a page of JSON; NDJSON lines with Accept: application/x-ndjson;
     CSV (a header of every field, then one line per result) with Accept: text/csv."""
     batch = await owned_batch(state, caller, batch_id)
-    partial = batch.status != "completed"
+    partial = batch.status != statuses.BatchStatus.COMPLETED
     accept = request.headers.get("accept", "")
     partial_header = {PARTIAL_HEADER: "true" if partial else "false"}
     if NDJSON in accept:
@@ -241,7 +242,7 @@ async def read_errors(
 async def cancel_batch(batch_id: str, state: State, caller: Caller) -> Response:
     """Cancel a running batch processing job."""
     batch = await owned_batch(state, caller, batch_id)
-    if batch.status not in ("queued", "processing"):
+    if batch.status not in UNFINISHED:
         raise _already_finished(batch_id, batch.status)
     future = state.listener.register(batch_id)
     try:
@@ -259,7 +260,7 @@ async def cancel_batch(batch_id: str, state: State, caller: Caller) -> Response:
         ) from None
     finally:
         state.listener.unregister(batch_id, future)
-    if event.status != "cancelled":
+    if event.status != "cancelled":  # a StatusName literal, checked by mypy
         raise _already_finished(batch_id, event.status)
     body = CancelResult(status="cancelled", message="Batch processing job cancelled successfully")
     return JSONResponse(body.model_dump())

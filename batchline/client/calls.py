@@ -23,6 +23,7 @@ from batchline.client.errors import (
     ServerUnreachable,
 )
 from schemas import jsonio
+from schemas.statuses import FINISHED
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 BATCH_PATH = "/api/v1/transform/batch"
@@ -39,7 +40,6 @@ PARTIAL_HEADER = "Batchline-Partial"
 # Polling a batch until it ends, and pausing when a 429 carries no usable Retry-After.
 POLL_INTERVAL_S = 0.5
 RATE_LIMITED_PAUSE_S = 5.0
-FINISHED = frozenset({"completed", "cancelled", "failed"})
 ERRORS_PAGE = 1000
 
 

@@ -10,7 +10,6 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-FINISHED = frozenset({"completed", "cancelled", "failed"})
 STATUS_STYLES = {
     "queued": "cyan",
     "processing": "yellow",

@@ -20,6 +20,7 @@ from batchline.client.errors import ApiResponseError, InputError
 from batchline.client.http import DEFAULT_URL, BatchlineClient
 from batchline.client.render import summary
 from batchline.client.watch import RATE_LIMITED_PAUSE_S, wait_for_batch
+from schemas.statuses import BatchStatus
 
 PAGE = 1000
 # Replays of a range go one after another; a key's limit on unfinished batches answers 429,
@@ -90,7 +91,7 @@ def replay(
                 final = wait_for_batch(client, new_id, err)
                 err.print(summary(final), markup=False)
                 finals.append(final)
-    if skipped or any(final.get("status") != "completed" for final in finals):
+    if skipped or any(final.get("status") != BatchStatus.COMPLETED for final in finals):
         raise typer.Exit(1)
 
 
@@ -113,7 +114,7 @@ def retry(
             return
         final = wait_for_batch(client, batch_id, err)
     err.print(summary(final), markup=False)
-    if final.get("status") != "completed":
+    if final.get("status") != BatchStatus.COMPLETED:
         raise typer.Exit(1)
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from schemas.statuses import BatchStatus
 from store import (
-    BatchStatus,
     DuplicateIdempotencyKey,
     ResultsStore,
     StoreError,
