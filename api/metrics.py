@@ -7,9 +7,11 @@ a scrape sees the whole API whichever process answers it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -21,6 +23,7 @@ from transforms import PipelineRegistry
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 router = APIRouter(tags=["operations"])
+WORKER_SCRAPE_TIMEOUT_S = 2.0
 
 
 def build_metrics(pipelines: PipelineRegistry) -> tuple[Metrics, CollectorRegistry]:
@@ -40,6 +43,26 @@ async def read_metrics(request: Request) -> Response:
     state = request.app.state.batchline
     state.metrics.sample_resident_memory()
     return Response(generate_latest(state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/metrics/workers", include_in_schema=False)
+async def read_worker_metrics(request: Request) -> Response:
+    """The workers' own /metrics (BATCHLINE_WORKER_METRICS_URLS), one after another: what the
+    console's Operations page reads beside /metrics, since a page may only ask its own server.
+    Only the configured URLs are ever fetched; one that does not answer is a comment line."""
+    urls = [
+        url.strip() for url in request.app.state.batchline.settings.worker_metrics_urls.split(",")
+    ]
+    urls = [url for url in urls if url]
+    async with httpx.AsyncClient(timeout=WORKER_SCRAPE_TIMEOUT_S) as client:
+        answers = await asyncio.gather(*(client.get(url) for url in urls), return_exceptions=True)
+    parts = [
+        answer.text
+        if isinstance(answer, httpx.Response) and answer.status_code == 200
+        else f"# worker {number} did not answer\n"
+        for number, answer in enumerate(answers)
+    ]
+    return Response("".join(parts), media_type=CONTENT_TYPE_LATEST)
 
 
 class HttpMetricsMiddleware:

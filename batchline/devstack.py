@@ -168,6 +168,11 @@ def run_dev_stack(
     env["BATCHLINE_DATA_DIR"] = str(data_dir)
     # The children's stderr is this terminal (or this pipe): readable lines on a terminal.
     env["BATCHLINE_LOG_FORMAT"] = resolved_format(settings.log_format)
+    if settings.worker_metrics_port and not settings.worker_metrics_urls:
+        # The console's Operations page reads the worker's metrics through the API.
+        env["BATCHLINE_WORKER_METRICS_URLS"] = (
+            f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
+        )
     children: list[subprocess.Popen[bytes]] = []
     credentials: BrokerCredentials | None = None
     stopping = False

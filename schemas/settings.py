@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     worker_metrics_host: str = Field(
         "127.0.0.1", description="Address a worker's /metrics listens on (0.0.0.0 in containers)."
     )
+    worker_metrics_urls: str = Field(
+        "",
+        description="Comma-separated /metrics URLs of the workers, which the API gathers at "
+        "/metrics/workers for the console's Operations page (batchline dev sets its worker's).",
+    )
     worker_table_store: str = Field(
         "rocksdb://", description="Faust table store: rocksdb:// (durable) or memory://."
     )

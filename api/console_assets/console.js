@@ -776,14 +776,17 @@ function operationsView() {
   const lag = h("div", { id: "lag" });
   const problem = h("div");
   fill(main, h("h1", {}, "Operations"),
-    h("p", { class: "hint" }, "From this service's own /metrics, read every 2 seconds while this page is open."),
+    h("p", { class: "hint" }, "From the service's own metrics (the API's /metrics and its workers'), read every 2 seconds while this page is open."),
     problem, charts, h("h2", {}, "Consumer lag by partition"), lag);
   let previous = null;
   return poll(async () => {
-    const response = await fetch("/metrics", { cache: "no-store", credentials: "omit" });
-    if (!response.ok) { fill(problem, errorBox(`/metrics answered ${response.status}`)); return; }
+    // The API's own metrics, and its workers' (which it gathers: a page asks only its server).
+    const answers = await Promise.all(["/metrics", "/metrics/workers"].map((path) =>
+      fetch(path, { cache: "no-store", credentials: "omit" })));
+    const failed = answers.find((answer) => !answer.ok);
+    if (failed) { fill(problem, errorBox(`${new URL(failed.url).pathname} answered ${failed.status}`)); return; }
     fill(problem);
-    const samples = parseMetrics(await response.text());
+    const samples = parseMetrics((await Promise.all(answers.map((answer) => answer.text()))).join("\n"));
     const at = Date.now() / 1000;
     if (previous) {
       const span = at - previous.at;
@@ -809,7 +812,9 @@ function operationsView() {
       figure("Error rate", "errors", "errors/s"),
       figure("Consumer lag", "lag", "messages"),
       figure("HTTP latency p99", "p99", "ms"));
-    const partitions = samples.filter((sample) => sample.name === "batch_consumer_lag_messages");
+    const partitions = samples.filter((sample) => sample.name === "batch_consumer_lag_messages")
+      .sort((a, b) => a.labels.topic.localeCompare(b.labels.topic) ||
+        Number(a.labels.partition) - Number(b.labels.partition));
     fill(lag, partitions.length
       ? wrapTable( h("table", { id: "lag-table" },
         h("caption", { class: "visually-hidden" }, "Messages not yet consumed, by partition"),

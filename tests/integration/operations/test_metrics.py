@@ -26,7 +26,9 @@ SEED_METRICS = {
 def test_metrics_count_the_items_that_were_sent(make_stack: StackFactory) -> None:
     stack = make_stack()
     worker = stack.add_worker()
-    url = stack.add_api()
+    # The second URL answers nothing: /metrics/workers says so and goes on.
+    gathered = f"{worker_metrics_url(worker)},http://127.0.0.1:1/metrics"
+    url = stack.add_api(BATCHLINE_WORKER_METRICS_URLS=gathered)
     items = synthetic_items(250)
     items[7]["amt"] = "not money"
     with httpx.Client(base_url=url, headers={"X-API-Key": stack.api_key}, timeout=60) as client:
@@ -61,3 +63,8 @@ def test_metrics_count_the_items_that_were_sent(make_stack: StackFactory) -> Non
         api[("http_requests_total", (("method", "POST"), ("route", route), ("status", "400")))] == 1
     )
     assert work[("batch_cache_requests_total", (("result", "miss"),))] > 0
+
+    # What the console's Operations page reads beside /metrics: the workers' own, via the API.
+    through_api = scrape(f"{url}/metrics/workers")
+    assert "# worker 1 did not answer" in through_api
+    assert samples(through_api)[("batch_processed_total", (("stage", "transformed"),))] == 249
