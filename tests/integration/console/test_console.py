@@ -175,6 +175,7 @@ def test_cancel_a_running_batch_and_replay_a_finished_one(page: Page, console: C
     expect(page.locator("#fact-status")).to_have_text("cancelled")
     processed = page.locator("#fact-processed").inner_text()
     assert processed != "10000 of 10000", processed
+    expect(page.locator("#partial-notice")).to_contain_text("Partial results")
 
     original = finished.json()["batch_id"]
     page.goto(f"{console.url}/#/batch/{original}")
