@@ -47,3 +47,24 @@ async def test_many_rows_come_in_blocks_that_parse_back() -> None:
     assert max(len(block) for block in blocks) < 2 * csv_results.BLOCK_BYTES
     rows = list(csv.DictReader(io.StringIO(b"".join(blocks).decode())))
     assert [int(row["row"]) for row in rows] == list(range(5_000))
+
+
+async def test_rows_are_sent_while_the_results_are_still_being_read() -> None:
+    """Streamed: the first block goes out long before the last result is read (flat memory:
+    one block and the field names at a time, however many rows)."""
+    total = 10_000
+    read = 0
+
+    async def results() -> AsyncIterator[dict[str, Any]]:
+        nonlocal read
+        for row in range(total):
+            read += 1
+            yield {"row": row, "note": "x" * 40}
+
+    read_at_each_block: list[int] = []
+    async for _ in csv_lines(results):
+        read_at_each_block.append(read)
+    # The first pass reads every result for the columns; the second, block by block.
+    first_rows_block = read_at_each_block[0] - total
+    assert 0 < first_rows_block < total // 5
+    assert len(read_at_each_block) > 5
