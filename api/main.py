@@ -15,8 +15,8 @@ from api.middleware import RequestIdMiddleware
 from api.openapi import publish_truthful_openapi
 from api.routes import batches, health, pipelines
 from api.state import open_state
-from batchline.collector import freeze_startup_objects
 from schemas.settings import Settings
+from telemetry.collector import freeze_startup_objects
 
 DESCRIPTION = """
 Batches of JSON records through a declarative transformation pipeline: timestamps to UTC,

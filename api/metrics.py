@@ -18,7 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from batchline.metrics import CacheCollector, Metrics
+from telemetry.metrics import CacheCollector, Metrics
 from transforms import PipelineRegistry
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"

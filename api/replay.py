@@ -27,12 +27,12 @@ from api.submission import (
     resolve_pipeline,
     too_many_unfinished,
 )
-from batchline.kafka_security import KafkaSecurity
 from schemas import jsonio
 from schemas.events import ChunkEvent, decode
 from schemas.http import ErrorCode
 from store import ApiKeyRecord, BatchRecord, NewBatch, TooManyUnfinished
 from streams.dead_letters import SourceMessage
+from streams.kafka_security import KafkaSecurity
 from streams.located import Location, read_located
 from streams.signing import has_valid_signature
 

@@ -12,13 +12,13 @@ from prometheus_client import CollectorRegistry
 
 from api.limits import RequestRateLimiter
 from api.metrics import build_metrics
-from batchline.kafka_security import KafkaSecurity
-from batchline.metrics import Metrics
 from schemas.settings import Settings
 from store import ResultsStore
+from streams.kafka_security import KafkaSecurity
 from streams.publisher import KafkaPublisher
 from streams.status_listener import StatusListener
 from streams.topics import TopicNames, ensure_configured_topics
+from telemetry.metrics import Metrics
 from transforms import PipelineRegistry
 
 log = logging.getLogger(__name__)

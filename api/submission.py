@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse
 from api.errors import ApiError
 from api.limits import MAX_UNFINISHED_BATCHES
 from api.state import ApiState
-from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import BatchStatusEvent, ChunkFailedEvent
 from schemas.http import (
@@ -34,6 +33,7 @@ from streams.chunking import chunk_count, iter_chunks
 from streams.errors import ChunkTooLarge, KafkaUnavailable, TopicCreationFailed
 from streams.signing import sign_all
 from streams.topics import ensure_configured_topics
+from telemetry.metrics import Metrics
 from transforms import CompiledPipeline, TransformsError
 
 log = logging.getLogger(__name__)

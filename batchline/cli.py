@@ -103,12 +103,13 @@ def broker(
 def worker() -> None:
     """Run one Faust worker (configured by the BATCHLINE_* settings)."""
     from schemas.settings import Settings
+    from streams.errors import WorkerCannotStart
     from streams.worker import run_worker
     from transforms.errors import SpecError
 
     try:
         run_worker(Settings())
-    except (BatchlineError, SpecError) as exc:
+    except (BatchlineError, SpecError, WorkerCannotStart) as exc:
         _fail(exc)
 
 
@@ -121,8 +122,8 @@ def api(
     """Run the HTTP API with uvicorn."""
     import uvicorn
 
-    from batchline.logs import logging_config
     from schemas.settings import Settings
+    from telemetry.logs import logging_config
 
     settings = Settings()
     _check_pipelines(settings)

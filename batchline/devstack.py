@@ -22,7 +22,7 @@ import httpx
 from batchline import broker as local_broker
 from batchline.broker.auth import SERVICE_USER, BrokerCredentials
 from batchline.errors import BatchlineError
-from batchline.logs import resolved_format
+from telemetry.logs import resolved_format
 
 STOP_TIMEOUT_S = 20.0
 API_READY_TIMEOUT_S = 60.0

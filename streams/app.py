@@ -17,10 +17,10 @@ import faust
 from faust.types import TableT
 from prometheus_client import CollectorRegistry
 
-from batchline.kafka_security import KafkaSecurity
-from batchline.metrics import Metrics
 from schemas.settings import Settings
+from streams.kafka_security import KafkaSecurity
 from streams.topics import MAX_MESSAGE_BYTES, TopicNames
+from telemetry.metrics import Metrics
 
 # A chunk is committed quickly after it is processed so that a crash redoes little work.
 COMMIT_INTERVAL_S = 1.0

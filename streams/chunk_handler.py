@@ -24,7 +24,6 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import (
     ChunkCounts,
@@ -58,6 +57,7 @@ from streams.owners import OwnerDirectory, ProducerOwner, namespace_of
 from streams.retry import GaveUp, retry_transient
 from streams.signing import has_valid_signature
 from streams.topics import TopicNames
+from telemetry.metrics import Metrics
 from transforms import PipelineRegistry, UnknownPipelineError
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from batchline.metrics import Metrics
 from schemas.events import ChunkEvent, DeadLetterEvent
 from streams.admission import DEAD_LETTER_MESSAGES, DeadLetterCode
 from streams.outputs import Outgoing
 from streams.signing import Headers
+from telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -13,5 +13,9 @@ class ChunkTooLarge(StreamsError):
     """A chunk message is over the topics' size limit; a smaller batch_size fixes it."""
 
 
+class WorkerCannotStart(StreamsError):
+    """The worker cannot start as configured; the message says what to change."""
+
+
 class TopicCreationFailed(StreamsError):
     """The broker refused to create a topic: a policy, the replication factor, ..."""

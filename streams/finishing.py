@@ -18,12 +18,12 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from batchline.metrics import Metrics
 from schemas.events import BatchStatusEvent
 from schemas.statuses import BatchStatus
 from store import BatchEnding, BatchRecord
 from streams.outputs import Outgoing, Outputs
 from streams.retry import retry_transient
+from telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 REJECTED_REASON = "Invalid records in a batch with on_invalid=reject; see the batch's errors"

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from batchline.kafka_security import KafkaSecurity
 from streams.dead_letters import SourceMessage
+from streams.kafka_security import KafkaSecurity
 from streams.topics import MAX_MESSAGE_BYTES
 
 FETCH_TIMEOUT_MS = 10_000

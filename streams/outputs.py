@@ -10,7 +10,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from batchline.kafka_security import PLAINTEXT, KafkaSecurity
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.topics import MAX_MESSAGE_BYTES, PRODUCER_BATCH_BYTES
 
 # Sends of one group go out together; a short linger lets the producer batch them per partition

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import (
     CancelCommand,
@@ -34,6 +33,7 @@ from streams.dead_letters import DeadLetter, SourceMessage, dead_letter_message
 from streams.finishing import BatchFinisher, final_status
 from streams.outputs import Outgoing, Outputs
 from streams.retry import GaveUp, retry_transient
+from telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 ProgressEvent = ChunksDoneEvent | ChunkFailedEvent | CancelCommand

@@ -18,8 +18,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from aiokafka.structs import RecordMetadata
 
-from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.errors import ChunkTooLarge, KafkaUnavailable
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.signing import Headers
 from streams.topics import MAX_MESSAGE_BYTES, PRODUCER_BATCH_BYTES
 

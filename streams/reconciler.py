@@ -32,18 +32,18 @@ from typing import Any, Protocol
 
 from aiokafka import TopicPartition
 
-from batchline.kafka_security import PLAINTEXT, KafkaSecurity
-from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import ChunkFailedEvent
 from store import BatchRecord
 from streams.dead_letters import SourceMessage
 from streams.finishing import BatchFinisher
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.located import FETCH_TIMEOUT_MS, chunk_reader, read_located
 from streams.outputs import Outgoing, Outputs
 from streams.owners import namespace_of
 from streams.progress_handler import stored_counts_events
 from streams.topics import TopicNames, topic_partitions
+from telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 # Stall periods after which a batch with no trace of publication is given up.

@@ -24,13 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from batchline.metrics import Metrics
 from schemas import jsonio
 from streams.admission import DeadLetterCode
 from streams.dead_letters import DeadLetter, SourceMessage, dead_letter_message
 from streams.outputs import Outgoing, Outputs
 from streams.retry import retry_transient
 from streams.topics import TopicNames
+from telemetry.metrics import Metrics
 from transforms import PipelineRegistry, UnknownPipelineError
 
 log = logging.getLogger(__name__)

@@ -14,13 +14,11 @@ from typing import Any
 
 import mode
 
-from batchline.collector import freeze_startup_objects
-from batchline.kafka_security import KafkaSecurity
-from batchline.metrics import Metrics
 from schemas.settings import Settings
 from store import ResultsStore
 from streams.chunk_handler import ChunkHandler, PreparedGroup
 from streams.finishing import BatchFinisher
+from streams.kafka_security import KafkaSecurity
 from streams.outputs import KafkaOutputs
 from streams.owners import StoredOwners
 from streams.passes import OnePassAtATime
@@ -29,6 +27,8 @@ from streams.reconciler import Reconciler
 from streams.record_stream import RecordGroup, RecordHandler, records_group_id
 from streams.topics import TopicNames
 from streams.transform_service import TransformService, transform_group_id
+from telemetry.collector import freeze_startup_objects
+from telemetry.metrics import Metrics
 from transforms import PipelineRegistry
 
 log = logging.getLogger(__name__)

@@ -18,11 +18,11 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas import jsonio
 from schemas.events import BatchStatusEvent, decode
 from schemas.statuses import FINISHED
 from streams.errors import TopicCreationFailed
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 
 log = logging.getLogger(__name__)
 RECONNECT_DELAY_S = 2.0

@@ -30,9 +30,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas.settings import Settings
 from streams.errors import TopicCreationFailed
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.owners import NAMESPACE_PATTERN
 
 log = logging.getLogger(__name__)

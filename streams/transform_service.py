@@ -30,9 +30,9 @@ from aiokafka.errors import (
     KafkaError,
 )
 
-from batchline.kafka_security import PLAINTEXT, KafkaSecurity
-from batchline.metrics import Metrics
 from streams.dead_letters import SourceMessage
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
+from telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 # Chunks read (and stored in one transaction) at most at a time. 64 cost the worker 25% more

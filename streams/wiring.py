@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from batchline.metrics import CacheCollector
 from schemas.settings import Settings
 from streams.agents import register_agents
 from streams.app import StreamsApp, build_app
 from streams.resources import WorkerResources
+from telemetry.metrics import CacheCollector
 
 
 def build_worker(settings: Settings) -> tuple[StreamsApp, WorkerResources]:

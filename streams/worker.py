@@ -16,12 +16,10 @@ from typing import Any
 import faust
 from prometheus_client import start_http_server
 
-from batchline.errors import BatchlineError
-from batchline.kafka_security import KafkaSecurity
-from batchline.logs import logging_config
 from schemas.settings import Settings
 from streams.app import TABLES, worker_data_dir, worker_group_id
-from streams.errors import TopicCreationFailed
+from streams.errors import TopicCreationFailed, WorkerCannotStart
+from streams.kafka_security import KafkaSecurity
 from streams.resources import WorkerResources
 from streams.topics import (
     ensure_configured_topics,
@@ -29,6 +27,7 @@ from streams.topics import (
     wait_for_group_coordinator,
 )
 from streams.wiring import build_worker
+from telemetry.logs import logging_config
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ def run_worker(settings: Settings) -> None:
     try:
         asyncio.run(_prepare_kafka(settings))
     except TopicCreationFailed as exc:
-        raise BatchlineError(
+        raise WorkerCannotStart(
             f"{exc}. Fix the broker's policy or create the topics yourself (see the README's "
             "Topics section), then start the worker again."
         ) from None
@@ -92,7 +91,7 @@ def run_worker(settings: Settings) -> None:
             registry=streams_app.metrics_registry,
         )
     except OSError as exc:
-        raise BatchlineError(
+        raise WorkerCannotStart(
             f"Cannot serve worker metrics on {settings.worker_metrics_host}:"
             f"{settings.worker_metrics_port} ({exc.strerror}): give each worker on this machine "
             "its own BATCHLINE_WORKER_METRICS_PORT (0 picks a free port)"

@@ -31,7 +31,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from batchline.kafka_security import KafkaSecurity, SaslMechanism, SecurityProtocol
+from streams.kafka_security import KafkaSecurity, SaslMechanism, SecurityProtocol
 
 ADMIN_USER = "admin"
 SERVICE_USER = "batchline"

@@ -30,7 +30,7 @@ from batchline.broker.auth import (
 )
 from batchline.broker.provision import LOG4J_CONFIG_PATH, ensure_kafka_jars
 from batchline.errors import BatchlineError
-from batchline.kafka_security import PLAINTEXT, KafkaSecurity
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 
 HEAP_MB = 512
 READY_TIMEOUT_S = 60.0

@@ -1,4 +1,4 @@
-"""The start-up freeze of the garbage collector (batchline.collector)."""
+"""The start-up freeze of the garbage collector (telemetry.collector)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from batchline import collector
+from telemetry import collector
 
 
 @pytest.fixture

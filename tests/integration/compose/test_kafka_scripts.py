@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
 from batchline import broker
 from batchline.broker.provision import LOG4J_CONFIG_PATH
-from batchline.kafka_security import PLAINTEXT, KafkaSecurity
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.topics import TopicNames, ensure_topics
 from tests.unit.compose.artifacts import COMPOSE_DIR
 

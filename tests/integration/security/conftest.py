@@ -18,7 +18,7 @@ import pytest
 
 from batchline import broker
 from batchline.broker.auth import ADMIN_USER, BrokerCredentials
-from batchline.kafka_security import KafkaSecurity
+from streams.kafka_security import KafkaSecurity
 from streams.topics import TopicNames, ensure_topics
 
 PARTITIONS = 2

@@ -16,9 +16,9 @@ from aiokafka.errors import (
 from batchline.broker import BrokerError, ensure_kafka_jars
 from batchline.broker.auth import PRODUCER_USER, READER_USER, SERVICE_USER
 from batchline.broker.local_broker import prepare
-from batchline.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas.http import SEED_RESULT
 from streams.app import TABLES
+from streams.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.topics import changelog_topic
 from tests.integration.api.client import post_seed
 from tests.integration.security.conftest import AuthBroker

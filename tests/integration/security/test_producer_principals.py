@@ -16,7 +16,7 @@ from aiokafka.errors import TopicAuthorizationFailedError
 
 from api.security import hash_api_key
 from batchline.broker.auth import SERVICE_USER, producer_principal
-from batchline.kafka_security import KafkaSecurity
+from streams.kafka_security import KafkaSecurity
 from streams.owners import producer_namespace
 from streams.signing import Headers
 from tests.integration.security.conftest import PARTITIONS, AuthBroker

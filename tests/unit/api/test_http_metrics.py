@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from api.metrics import HttpMetricsMiddleware
-from batchline.metrics import Metrics
+from telemetry.metrics import Metrics
 
 
 def _app() -> tuple[FastAPI, CollectorRegistry]:

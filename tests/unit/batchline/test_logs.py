@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from batchline.logs import (
+from telemetry.logs import (
     JsonFormatter,
     QuietFilter,
     TextFormatter,

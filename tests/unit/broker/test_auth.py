@@ -19,8 +19,8 @@ from batchline.broker.auth import (
     listener_properties,
     record_granted,
 )
-from batchline.kafka_security import SaslMechanism, SecurityProtocol
 from schemas.settings import Settings
+from streams.kafka_security import SaslMechanism, SecurityProtocol
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from batchline.metrics import CacheCollector, Metrics
+from telemetry.metrics import CacheCollector, Metrics
 from tests.unit.compose.artifacts import exposed_names, queried_metric_names, selected_metric_names
 from transforms import PipelineRegistry
 

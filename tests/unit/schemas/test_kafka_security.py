@@ -9,8 +9,8 @@ import faust
 import pytest
 from pydantic import ValidationError
 
-from batchline.kafka_security import PLAINTEXT, KafkaSecurity, SaslMechanism, SecurityProtocol
 from schemas.settings import Settings
+from streams.kafka_security import PLAINTEXT, KafkaSecurity, SaslMechanism, SecurityProtocol
 
 SECRET = "pw-that-must-not-show"  # noqa: S105 - a test value
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from batchline.metrics import Metrics
 from streams import retry
 from streams.chunk_handler import ChunkHandler
 from streams.finishing import BatchFinisher
 from streams.owners import StoredOwners
+from telemetry.metrics import Metrics
 from tests.unit.streams.builders import SECRET, TOPICS
 from tests.unit.streams.fakes import FakeOutputs, FakeStore
 from transforms import PipelineRegistry

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import (
     BatchStatusEvent,
@@ -28,6 +27,7 @@ from streams.dead_letters import SourceMessage
 from streams.finishing import REJECTED_REASON, BatchFinisher
 from streams.owners import StoredOwners, namespace_of
 from streams.progress_handler import decode_progress
+from telemetry.metrics import Metrics
 from tests.unit.streams.builders import (
     SECRET,
     TOPICS,

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from batchline.metrics import Metrics
 from schemas.events import (
     BatchStatusEvent,
     CancelCommand,
@@ -21,6 +20,7 @@ from schemas.events import (
 from streams.dead_letters import SourceMessage
 from streams.finishing import REJECTED_REASON, BatchFinisher, final_status
 from streams.progress_handler import ProgressHandler, count_chunks, decode_progress, new_state
+from telemetry.metrics import Metrics
 from tests.unit.streams.builders import TOPICS
 from tests.unit.streams.fakes import FakeOutputs, FakeStore, new_batch, record_of
 

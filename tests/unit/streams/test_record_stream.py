@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from batchline.metrics import Metrics
 from schemas import jsonio
 from schemas.events import DeadLetterEvent, decode
 from streams.dead_letters import SourceMessage
 from streams.record_stream import RecordHandler
+from telemetry.metrics import Metrics
 from tests.unit.streams.builders import TOPICS, item
 from tests.unit.streams.fakes import FakeOutputs
 from transforms import PipelineRegistry
