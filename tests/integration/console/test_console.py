@@ -129,6 +129,27 @@ def test_a_batch_from_upload_to_download(
     assert_key_kept_out_of_sight(console, page, traffic)
 
 
+def test_a_csv_file_with_quoted_cells_is_submitted_as_strings(
+    page: Page, console: Console, tmp_path: Path
+) -> None:
+    path = tmp_path / "records.csv"
+    path.write_text(
+        "ts,amt,email,phone\r\n"
+        '2024-01-01T00:00:00Z,100.50,"first.last@example.com",555-0123\r\n'
+        '2024-01-01T10:00:00+02:00,"1,000.25",b@example.com,555-0199\r\n'
+    )
+    sign_in(page, console)
+    upload(page, path)
+    opened_batch_id(page)
+    expect(page.locator("#fact-status")).to_have_text("completed")
+    rows = page.locator("#results tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("100.50")
+    # The quoted cell kept its comma: "1,000.25" parsed as 1000.25, and the time is in UTC.
+    expect(rows.nth(1)).to_contain_text("1000.25")
+    expect(rows.nth(1)).to_contain_text("2024-01-01T08:00:00Z")
+
+
 def test_a_bad_amount_shows_its_row_field_and_reason_but_never_its_value(
     page: Page, console: Console, tmp_path: Path
 ) -> None:
