@@ -19,35 +19,34 @@ let stopView = () => {};
 
 // ---- small helpers ---------------------------------------------------------------------
 
+/** Children as nodes: nested lists flattened, null, undefined and false left out, the rest
+ * as text. */
+function present(children) {
+  return children.flat(Infinity)
+    .filter((child) => child !== null && child !== undefined && child !== false)
+    .map((child) => (child instanceof Node ? child : document.createTextNode(String(child))));
+}
+
 /** An element with attributes and children; strings become text nodes. */
 function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
     if (value === null || value === undefined || value === false) continue;
-    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (name === "text") node.textContent = value;
-    else node.setAttribute(name, value === true ? "" : String(value));
+    node.setAttribute(name, value === true ? "" : String(value));
   }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
+  node.append(...present(children));
   return node;
 }
 
 /** Replaces a node's children, leaving out the null, undefined and false ones. */
 function fill(node, ...children) {
-  node.replaceChildren(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));
+  node.replaceChildren(...present(children));
 }
 
 function svg(tag, attrs = {}, ...children) {
   const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
-  for (const child of children.flat(Infinity)) {
-    if (child !== null && child !== undefined) {
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-  }
+  node.append(...present(children));
   return node;
 }
 
@@ -456,17 +455,8 @@ async function download(batchId, kind) {
 }
 
 function resultsTable(page) {
-  const names = [];
-  for (const result of page.results) {
-    for (const name of Object.keys(result)) if (!names.includes(name)) names.push(name);
-  }
-  return wrapTable( h("table", { id: "results" },
-    h("caption", {}, `Rows ${page.results.length ? page.offset : 0}–${page.offset + page.results.length - 1 < 0 ? 0 : page.offset + page.results.length - 1} of ${page.total}`),
-    h("thead", {}, h("tr", {}, h("th", { scope: "col", class: "num" }, "Row"),
-      names.map((name) => h("th", { scope: "col" }, name)))),
-    h("tbody", {}, page.results.map((result, at) => h("tr", {},
-      h("td", { class: "num" }, String(page.offset + at)),
-      names.map((name) => h("td", {}, display(result[name]))))))));
+  const last = page.offset + page.results.length - 1;
+  return recordsTable("results", `Rows ${page.offset}–${last} of ${page.total}`, page.results, page.offset);
 }
 
 function batchView(batchId) {
@@ -668,7 +658,8 @@ fields:
 `;
 const EXAMPLE_SAMPLE = '[{"amt": "100.50"}, {"amt": "ten"}]';
 
-function recordsTable(id, caption, records) {
+/** Records as a table: a column for every field any of them has, rows numbered from ``first``. */
+function recordsTable(id, caption, records, first = 0) {
   const names = [];
   for (const record of records) {
     if (record && typeof record === "object") for (const name of Object.keys(record)) if (!names.includes(name)) names.push(name);
@@ -677,7 +668,7 @@ function recordsTable(id, caption, records) {
     h("caption", {}, caption),
     h("thead", {}, h("tr", {}, h("th", { scope: "col", class: "num" }, "Row"),
       names.map((name) => h("th", { scope: "col" }, name)))),
-    h("tbody", {}, records.map((record, row) => h("tr", {}, h("td", { class: "num" }, String(row)),
+    h("tbody", {}, records.map((record, row) => h("tr", {}, h("td", { class: "num" }, String(first + row)),
       names.map((name) => h("td", {}, display(record && record[name]))))))));
 }
 

@@ -15,11 +15,12 @@ from typing import Annotated, Any
 
 import typer
 
+from batchline.client.calls import rate_limit_pause
 from batchline.client.commands import ApiKey, Url, fail, reported, stderr_console
 from batchline.client.errors import ApiResponseError, InputError
 from batchline.client.http import DEFAULT_URL, BatchlineClient
 from batchline.client.render import summary
-from batchline.client.watch import RATE_LIMITED_PAUSE_S, wait_for_batch
+from batchline.client.watch import wait_for_batch
 from schemas.statuses import BatchStatus
 
 PAGE = 1000
@@ -123,9 +124,10 @@ def _replay_one(client: BatchlineClient, batch_id: str, pipeline: str | None) ->
         try:
             return str(client.replay(batch_id, pipeline)["batch_id"])
         except ApiResponseError as exc:
-            if exc.status_code != 429:
+            pause = rate_limit_pause(exc)
+            if pause is None:
                 raise
-            time.sleep(exc.retry_after_s or RATE_LIMITED_PAUSE_S)
+            time.sleep(pause)
     return str(client.replay(batch_id, pipeline)["batch_id"])
 
 

@@ -7,12 +7,11 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from batchline.client.calls import RATE_LIMITED_PAUSE_S
 from batchline.client.errors import WaitTimedOut
 from batchline.client.http import BatchlineClient
 from batchline.client.render import done_items
 
-__all__ = ["RATE_LIMITED_PAUSE_S", "WaitTimedOut", "wait_for_batch"]
+__all__ = ["WaitTimedOut", "wait_for_batch"]
 
 
 def wait_for_batch(
