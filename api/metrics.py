@@ -24,6 +24,8 @@ from transforms import PipelineRegistry
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 router = APIRouter(tags=["operations"])
 WORKER_SCRAPE_TIMEOUT_S = 2.0
+# The console's Operations page polls every 2 s; a scrape younger than this is served again.
+WORKER_SCRAPE_MAX_AGE_S = 1.0
 
 
 def build_metrics(pipelines: PipelineRegistry) -> tuple[Metrics, CollectorRegistry]:
@@ -47,22 +49,44 @@ async def read_metrics(request: Request) -> Response:
 
 @router.get("/metrics/workers", include_in_schema=False)
 async def read_worker_metrics(request: Request) -> Response:
-    """The workers' own /metrics (BATCHLINE_WORKER_METRICS_URLS), one after another: what the
-    console's Operations page reads beside /metrics, since a page may only ask its own server.
-    Only the configured URLs are ever fetched; one that does not answer is a comment line."""
-    urls = [
-        url.strip() for url in request.app.state.batchline.settings.worker_metrics_urls.split(",")
-    ]
-    urls = [url for url in urls if url]
-    async with httpx.AsyncClient(timeout=WORKER_SCRAPE_TIMEOUT_S) as client:
-        answers = await asyncio.gather(*(client.get(url) for url in urls), return_exceptions=True)
-    parts = [
-        answer.text
-        if isinstance(answer, httpx.Response) and answer.status_code == 200
-        else f"# worker {number} did not answer\n"
-        for number, answer in enumerate(answers)
-    ]
-    return Response("".join(parts), media_type=CONTENT_TYPE_LATEST)
+    """The workers' own /metrics: what the console's Operations page reads beside /metrics,
+    since a page may only ask its own server."""
+    text = await request.app.state.batchline.worker_scrapes.text()
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+
+class WorkerScrapes:
+    """The workers' /metrics (BATCHLINE_WORKER_METRICS_URLS), one after another, fetched at
+    most once every ``max_age_s`` however many callers ask: the route needs no key, so without
+    this every request would become a request to every worker. Only the configured URLs are
+    ever fetched; one that does not answer is a comment line."""
+
+    def __init__(self, urls: str, max_age_s: float = WORKER_SCRAPE_MAX_AGE_S) -> None:
+        self._urls = [url.strip() for url in urls.split(",") if url.strip()]
+        self._max_age_s = max_age_s
+        self._lock = asyncio.Lock()
+        self._text = ""
+        self._fetched_at: float | None = None
+
+    async def text(self) -> str:
+        async with self._lock:  # callers that arrive during a fetch share its answer
+            now = time.monotonic()
+            if self._fetched_at is None or now - self._fetched_at >= self._max_age_s:
+                self._text = await self._fetch()
+                self._fetched_at = time.monotonic()
+            return self._text
+
+    async def _fetch(self) -> str:
+        async with httpx.AsyncClient(timeout=WORKER_SCRAPE_TIMEOUT_S) as client:
+            answers = await asyncio.gather(
+                *(client.get(url) for url in self._urls), return_exceptions=True
+            )
+        return "".join(
+            answer.text
+            if isinstance(answer, httpx.Response) and answer.status_code == 200
+            else f"# worker {number} did not answer\n"
+            for number, answer in enumerate(answers)
+        )
 
 
 class HttpMetricsMiddleware:

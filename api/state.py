@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from api.limits import RequestRateLimiter
-from api.metrics import build_metrics
+from api.metrics import WorkerScrapes, build_metrics
 from schemas.settings import Settings
 from store import ResultsStore
 from streams.kafka_security import KafkaSecurity
@@ -36,6 +36,7 @@ class ApiState:
     rate_limiter: RequestRateLimiter
     metrics: Metrics
     metrics_registry: CollectorRegistry
+    worker_scrapes: WorkerScrapes
 
 
 def _reload_pipelines_on_sighup(registry: PipelineRegistry, stack: AsyncExitStack) -> None:
@@ -89,4 +90,5 @@ async def open_state(settings: Settings, stack: AsyncExitStack) -> ApiState:
         rate_limiter=rate_limiter,
         metrics=metrics,
         metrics_registry=metrics_registry,
+        worker_scrapes=WorkerScrapes(settings.worker_metrics_urls),
     )

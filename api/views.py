@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from api.errors import not_found
 from api.state import ApiState
-from schemas import statuses
-from schemas.http import BatchStatus
+from schemas.http import BatchStatusBody
+from schemas.statuses import BatchStatus
 from store import ApiKeyRecord, BatchRecord
 
 
@@ -17,14 +17,14 @@ async def owned_batch(state: ApiState, caller: ApiKeyRecord, batch_id: str) -> B
     return batch
 
 
-def status_from_record(batch: BatchRecord, replay_of: str | None = None) -> BatchStatus:
+def status_from_record(batch: BatchRecord, replay_of: str | None = None) -> BatchStatusBody:
     """The batch as stored: its counts are the workers' progress table's, projected into the
     store once per group of chunks while it runs and in full when it ends."""
-    if batch.status == statuses.BatchStatus.COMPLETED or batch.total == 0:
+    if batch.status == BatchStatus.COMPLETED or batch.total == 0:
         progress = 100
     else:
         progress = min(99, (batch.processed + batch.filtered) * 100 // batch.total)
-    return BatchStatus(
+    return BatchStatusBody(
         batch_id=batch.batch_id,
         status=batch.status,
         progress=progress,

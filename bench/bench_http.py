@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import httpx
 import psutil
@@ -63,7 +63,8 @@ from bench.anchors.processes import (
 from bench.bench_service import _items, kafka_round_trip_ms, quiet_collector
 from bench.bench_transforms import baseline
 from schemas import jsonio
-from schemas.events import BatchStatusEvent, FinalStatus
+from schemas.events import BatchStatusEvent
+from schemas.statuses import FINISHED
 from streams.topics import TopicNames
 from tests.integration.stack import new_key
 
@@ -271,7 +272,7 @@ async def wait_finished(
             fetched = await consumer.getmany(timeout_ms=200)
             for record in (record for records in fetched.values() for record in records):
                 event = BatchStatusEvent.model_validate_json(record.value or b"")
-                if event.status in get_args(FinalStatus):
+                if event.status in FINISHED:
                     waiting.discard(event.batch_id)
     finally:
         await consumer.stop()

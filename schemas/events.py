@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import jsonio
-from schemas.statuses import FinalStatusName, StatusName
+from schemas.statuses import BatchStatus
 
 SCHEMA_VERSION = 1
 # Bounds of every integer a chunk carries. A message outside them is refused before it touches a
@@ -24,7 +24,6 @@ MAX_CHUNK_ITEMS = 10_000
 MAX_CHUNKS = 100_000
 BatchId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 OnInvalid = Literal["reject", "skip"]
-FinalStatus = FinalStatusName  # see schemas.statuses
 
 
 class Event(BaseModel):
@@ -136,7 +135,7 @@ class BatchStatusEvent(Event):
     that holds the batch's progress partition)."""
 
     batch_id: BatchId
-    status: StatusName
+    status: BatchStatus
     total: int = Field(ge=0)
     processed: int = Field(ge=0)
     filtered: int = Field(ge=0)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from schemas.statuses import StatusName
+from schemas.statuses import BatchStatus
 
 MAX_ITEMS = 10_000
 MAX_METADATA_PAIRS = 16
@@ -29,7 +29,6 @@ SEED_RESULT: dict[str, JsonValue] = {
     "email": "u***r@example.com",
     "phone": "***-0123",
 }
-Status = StatusName  # see schemas.statuses
 # How results carry amounts: exact JSON numbers (100.50, scale kept), or their strings ("100.50")
 # for clients whose JSON parser would turn a number into a float.
 DecimalFormat = Literal["number", "string"]
@@ -110,10 +109,10 @@ class BatchAccepted(BaseModel):
     )
 
     batch_id: str
-    status: Status
+    status: BatchStatus
 
 
-class BatchStatus(BaseModel):
+class BatchStatusBody(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -134,7 +133,7 @@ class BatchStatus(BaseModel):
     )
 
     batch_id: str
-    status: Status
+    status: BatchStatus
     progress: int = Field(ge=0, le=100)
     processed: int
     filtered: int
@@ -164,7 +163,7 @@ class ReplayRequest(BaseModel):
 
 
 class BatchList(BaseModel):
-    batches: list[BatchStatus]
+    batches: list[BatchStatusBody]
     offset: int
     limit: int
     total: int

@@ -27,7 +27,7 @@ from streams.topics import (
     wait_for_group_coordinator,
 )
 from streams.wiring import build_worker
-from telemetry.logs import logging_config
+from telemetry.logs import configure, logging_config
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,9 @@ async def _prepare_kafka(settings: Settings) -> None:
 
 def run_worker(settings: Settings) -> None:
     """Runs until SIGINT or SIGTERM; Faust then stops the agents, commits and leaves the group."""
+    # Faust configures logging only when its worker starts: before that, the lines of building
+    # the worker ("pipelines loaded") would go nowhere.
+    configure(settings.log_level, settings.log_format)
     try:
         asyncio.run(_prepare_kafka(settings))
     except TopicCreationFailed as exc:

@@ -11,7 +11,8 @@ database drivers' do), so it is never written.
 
 Quiet by default: Faust's and mode's start-up and rebalance chatter, per-service
 "Starting..." lines and aiokafka's retried leader errors (a broker still electing leaders) are
-below the line; warnings and errors of every library still show.
+below the line, and its retried metadata refreshes are warnings; warnings and errors of every
+library still show.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ _RETRIED = re.compile(
     r"NotLeaderForPartitionError|LeaderNotAvailableError|NotCoordinatorForGroupError"
     r"|CoordinatorLoadInProgressError|UnknownTopicOrPartitionError"
 )
+# aiokafka logs a failed metadata refresh at ERROR and tries again after its retry backoff: one
+# that a busy broker answered late is a warning. A broker that stays away shows in the
+# connection errors (still ERROR), in /health and in the API's 503s.
+_RETRIED_METADATA = "Unable to update metadata from"
 LEVEL_STYLES = {
     "DEBUG": "dim",
     "INFO": "green",
@@ -118,8 +123,11 @@ class QuietFilter(logging.Filter):
         message = record.getMessage()
         if record.levelno <= logging.INFO and _LIFECYCLE.match(message):
             return message.startswith(_KEPT_LIFECYCLE)
-        if record.name.startswith("aiokafka") and _RETRIED.search(message):
-            return False
+        if record.name.startswith("aiokafka"):
+            if _RETRIED.search(message):
+                return False
+            if record.levelno > logging.WARNING and message.startswith(_RETRIED_METADATA):
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
 

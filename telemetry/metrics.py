@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Protocol
 
 import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
-
-from transforms import PipelineRegistry
 
 DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -148,10 +147,24 @@ class Metrics:
             self.memory.labels(kind="resident").set(self._resident_bytes())
 
 
+class CacheCounts(Protocol):
+    @property
+    def hits(self) -> int: ...
+    @property
+    def misses(self) -> int: ...
+
+
+class CountsCacheLookups(Protocol):
+    """What the transform engine offers (transforms.PipelineRegistry); named here as a protocol
+    so that telemetry, at the bottom of the house, imports nothing above it."""
+
+    def cache_stats(self) -> CacheCounts: ...
+
+
 class CacheCollector(Collector):
     """Reads the transform engine's cumulative cache counters at scrape time."""
 
-    def __init__(self, pipelines: PipelineRegistry) -> None:
+    def __init__(self, pipelines: CountsCacheLookups) -> None:
         self._pipelines = pipelines
 
     def collect(self) -> Iterator[Metric]:

@@ -19,14 +19,14 @@ from api.replay import replay
 from api.retry import retry
 from api.state import ApiState
 from api.views import owned_batch, status_from_record
-from schemas import jsonio, statuses
+from schemas import jsonio
 from schemas.events import CancelCommand
 from schemas.http import (
     BatchAccepted,
     BatchCreate,
     BatchList,
     BatchResult,
-    BatchStatus,
+    BatchStatusBody,
     CancelResult,
     DecimalFormat,
     ErrorBody,
@@ -34,9 +34,8 @@ from schemas.http import (
     ErrorsPage,
     ReplayRequest,
     ResultsPage,
-    Status,
 )
-from schemas.statuses import UNFINISHED
+from schemas.statuses import UNFINISHED, BatchStatus
 from streams.errors import KafkaUnavailable
 
 router = APIRouter(prefix="/api/v1/transform", tags=["batches"])
@@ -132,9 +131,9 @@ async def create_batch(
 
 
 @router.get(
-    "/batch/{batch_id}", operation_id="read_batch", response_model=BatchStatus, responses=ERRORS
+    "/batch/{batch_id}", operation_id="read_batch", response_model=BatchStatusBody, responses=ERRORS
 )
-async def read_batch(batch_id: str, state: State, caller: Caller) -> BatchStatus:
+async def read_batch(batch_id: str, state: State, caller: Caller) -> BatchStatusBody:
     """Get the status of a batch processing job."""
     batch = await owned_batch(state, caller, batch_id)
     return status_from_record(batch, await state.store.replay_of(batch_id))
@@ -171,7 +170,7 @@ async def read_results(
     """Results in item order: a page of JSON; NDJSON lines with Accept: application/x-ndjson;
     CSV (a header of every field, then one line per result) with Accept: text/csv."""
     batch = await owned_batch(state, caller, batch_id)
-    partial = batch.status != statuses.BatchStatus.COMPLETED
+    partial = batch.status != BatchStatus.COMPLETED
     accept = request.headers.get("accept", "")
     partial_header = {PARTIAL_HEADER: "true" if partial else "false"}
     if NDJSON in accept:
@@ -260,7 +259,7 @@ async def cancel_batch(batch_id: str, state: State, caller: Caller) -> Response:
         ) from None
     finally:
         state.listener.unregister(batch_id, future)
-    if event.status != "cancelled":  # a StatusName literal, checked by mypy
+    if event.status != BatchStatus.CANCELLED:
         raise _already_finished(batch_id, event.status)
     body = CancelResult(status="cancelled", message="Batch processing job cancelled successfully")
     return JSONResponse(body.model_dump())
@@ -326,7 +325,7 @@ async def list_batches(
     caller: Caller,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    status: Annotated[Status | None, Query(description="Only batches in this status.")] = None,
+    status: Annotated[BatchStatus | None, Query(description="Only batches in this status.")] = None,
 ) -> BatchList:
     """The caller's batches, newest first."""
     records, total = await state.store.list_batches(caller.key_id, offset, limit, status)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.main import create_app
+from schemas.statuses import BatchStatus
 
 
 def published() -> dict[str, Any]:
@@ -37,3 +38,15 @@ def test_amounts_are_documented_as_exact_numbers_with_a_strings_opt_in() -> None
     ):
         names = {p["name"]: p for p in schema["paths"][path][method]["parameters"]}
         assert names["decimals"]["schema"]["enum"] == ["number", "string"], path
+
+
+def test_every_status_field_publishes_the_one_batch_status_enum() -> None:
+    schema = published()
+    components = schema["components"]["schemas"]
+    assert components["BatchStatus"]["enum"] == [status.value for status in BatchStatus]
+    ref = {"$ref": "#/components/schemas/BatchStatus"}
+    for model in ("BatchAccepted", "BatchStatusBody"):
+        assert components[model]["properties"]["status"] == ref, model
+    listing = schema["paths"]["/api/v1/transform/batches"]["get"]["parameters"]
+    status_filter = next(p for p in listing if p["name"] == "status")
+    assert ref in status_filter["schema"]["anyOf"]

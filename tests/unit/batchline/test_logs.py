@@ -79,6 +79,14 @@ def test_lifecycle_lines_and_retried_leader_errors_are_dropped_and_the_rest_kept
     assert quiet.filter(record("batch finished"))
 
 
+def test_a_retried_metadata_refresh_is_a_warning_not_an_error() -> None:
+    refresh = record("Unable to update metadata from [1]", logging.ERROR, "aiokafka")
+    assert QuietFilter().filter(refresh)
+    assert (refresh.levelno, refresh.levelname) == (logging.WARNING, "WARNING")
+    ours = record("Unable to update metadata from the store", logging.ERROR, "streams.app")
+    assert QuietFilter().filter(ours) and ours.levelno == logging.ERROR
+
+
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
