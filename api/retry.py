@@ -112,7 +112,7 @@ async def retry(state: ApiState, batch: BatchRecord) -> JSONResponse:
             headers={"Retry-After": str(RETRY_AFTER_S)},
         ) from None
     log.info("batch retried", extra={"batch_id": batch.batch_id, "chunks": len(missing)})
-    body = BatchAccepted(batch_id=batch.batch_id, status="processing")
+    body = BatchAccepted(batch_id=batch.batch_id, status=BatchStatus.PROCESSING)
     return JSONResponse(body.model_dump(), status_code=202)
 
 

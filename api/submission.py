@@ -297,7 +297,7 @@ async def publish(
 def _queued(batch: BatchRecord) -> BatchStatusEvent:
     return BatchStatusEvent(
         batch_id=batch.batch_id,
-        status="queued",
+        status=BatchStatus.QUEUED,
         total=batch.total,
         processed=0,
         filtered=0,

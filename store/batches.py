@@ -229,7 +229,7 @@ def abandon(conn: Connection, batch_id: str, reason: str, now: datetime) -> None
         # A batch a worker finished meanwhile (its chunks did land after all) stays finished.
         .where(batches.c.batch_id == batch_id, batches.c.status.in_(UNFINISHED))
         .values(
-            status="failed",
+            status=BatchStatus.FAILED.value,
             reason=reason,
             idempotency_key=None,
             started_at=func.coalesce(batches.c.started_at, batches.c.created_at),

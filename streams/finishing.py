@@ -29,12 +29,12 @@ log = logging.getLogger(__name__)
 REJECTED_REASON = "Invalid records in a batch with on_invalid=reject; see the batch's errors"
 
 
-def final_status(on_invalid: str, invalid: int) -> tuple[str, str | None]:
+def final_status(on_invalid: str, invalid: int) -> tuple[BatchStatus, str | None]:
     """The status of a batch whose every chunk was counted, and its reason: with
     on_invalid=reject, one invalid record fails the whole batch."""
     if invalid > 0 and on_invalid == "reject":
-        return "failed", REJECTED_REASON
-    return "completed", None
+        return BatchStatus.FAILED, REJECTED_REASON
+    return BatchStatus.COMPLETED, None
 
 
 def ending(on_invalid: str, counts: tuple[int, int, int]) -> BatchEnding:

@@ -56,7 +56,7 @@ class ProgressStore(Protocol):
 
 def new_state(batch: BatchRecord) -> dict[str, Any]:
     return {
-        "status": "processing" if not batch.finished else batch.status,
+        "status": BatchStatus.PROCESSING if not batch.finished else batch.status,
         "total": batch.total,
         "chunk_count": batch.chunk_count,
         "on_invalid": batch.on_invalid,
@@ -261,15 +261,17 @@ class ProgressHandler:
         # group finds the batch final (as it would in a later group).
         for event in events:
             if isinstance(event, CancelCommand):
-                return await self._end(batch_id, state, "cancelled", None), None
+                return await self._end(batch_id, state, BatchStatus.CANCELLED, None), None
             if isinstance(event, ChunkFailedEvent):
-                return await self._end(batch_id, state, "failed", event.reason), None
+                return await self._end(batch_id, state, BatchStatus.FAILED, event.reason), None
             state = count_chunks(state, event.chunks)
             if state["done"] >= state["chunk_count"]:
                 status, reason = final_status(state["on_invalid"], state["invalid"])
                 return await self._end(batch_id, state, status, reason), None
         if now - state.get("announced_at", 0.0) >= PROCESSING_EVERY_S:
-            self._live.append(self._finisher.live_status(batch_id, "processing", state, now))
+            self._live.append(
+                self._finisher.live_status(batch_id, BatchStatus.PROCESSING, state, now)
+            )
             state = {**state, "announced_at": now}
         self._table[key] = state
         return "counted", state

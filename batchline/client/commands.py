@@ -25,6 +25,7 @@ from batchline.client.render import batches_table, errors_table, status_table, s
 from batchline.client.watch import WaitTimedOut, wait_for_batch
 from schemas import jsonio
 from schemas.http import MAX_ITEMS
+from schemas.statuses import BatchStatus
 
 INTERRUPTED_EXIT = 130
 TIMED_OUT_EXIT = 124  # as timeout(1) answers
@@ -145,7 +146,7 @@ def submit(
                     INTERRUPTED_EXIT,
                 ) from None
     err.print(summary(final), markup=False)
-    if final.get("status") != "completed":
+    if final.get("status") != BatchStatus.COMPLETED:
         raise typer.Exit(1)
 
 

@@ -10,12 +10,14 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-STATUS_STYLES = {
-    "queued": "cyan",
-    "processing": "yellow",
-    "completed": "green",
-    "cancelled": "magenta",
-    "failed": "red",
+from schemas.statuses import BatchStatus
+
+STATUS_STYLES: dict[str, str] = {
+    BatchStatus.QUEUED: "cyan",
+    BatchStatus.PROCESSING: "yellow",
+    BatchStatus.COMPLETED: "green",
+    BatchStatus.CANCELLED: "magenta",
+    BatchStatus.FAILED: "red",
 }
 
 

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from batchline.client.errors import WaitTimedOut
 from batchline.client.http import BatchlineClient
 from batchline.client.render import done_items
+from schemas.statuses import BatchStatus
 
 __all__ = ["WaitTimedOut", "wait_for_batch"]
 
@@ -37,7 +38,9 @@ def wait_for_batch(
         refresh_per_second=4,
     )
     with progress:
-        task = progress.add_task(batch_id, total=100, state="queued", done=0, items="?")
+        task = progress.add_task(
+            batch_id, total=100, state=BatchStatus.QUEUED.value, done=0, items="?"
+        )
 
         def show(status: dict[str, Any]) -> None:
             progress.update(
