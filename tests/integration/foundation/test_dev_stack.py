@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,7 @@ from batchline.broker import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 START_BUDGET_S = 120.0
+ITEM = {"ts": "2024-01-01T00:00:00Z", "amt": "100.50", "email": "a@b.co", "phone": "555-0123"}
 
 
 def _processes_using(data_dir: Path) -> list[psutil.Process]:
@@ -35,15 +38,26 @@ def _processes_using(data_dir: Path) -> list[psutil.Process]:
     return found
 
 
-def _start_stack(args: list[str], data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+@contextmanager
+def _running_stack(args: list[str], data_dir: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`batchline dev` for the block, its output in ``log``; then Ctrl-C (SIGINT), which must
+    stop every process of it cleanly (exit 0). Killed if the block failed or it did not stop."""
     with log.open("wb") as out:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "batchline.cli", "dev", "--data-dir", str(data_dir), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             # Port 0: another worker on this machine may hold the default metrics port.
             env={**os.environ, "BATCHLINE_PARTITIONS": "2", "BATCHLINE_WORKER_METRICS_PORT": "0"},
         )
+    try:
+        yield process
+        process.send_signal(signal.SIGINT)
+        assert process.wait(90) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def _wait_for_key(process: subprocess.Popen[bytes], log: Path) -> str:
@@ -70,9 +84,9 @@ def test_dev_stack_serves_healthz_and_ctrl_c_leaves_no_process(
     args = ["--port", str(port)]
     args += ["--kafka-port", str(free_port())] if own_broker else ["--kafka", kafka_bootstrap]
     args += ["--auth"] if auth else []
-    process = _start_stack(args, data_dir, tmp_path / "dev.log")
-    try:
-        key = _wait_for_key(process, tmp_path / "dev.log")
+    log = tmp_path / "dev.log"
+    with _running_stack(args, data_dir, log) as process:
+        key = _wait_for_key(process, log)
         assert key.startswith("bl_")
         response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
         assert response.status_code == 200, response.text
@@ -81,12 +95,6 @@ def test_dev_stack_serves_healthz_and_ctrl_c_leaves_no_process(
             _assert_a_batch_runs(port, key)
             assert (data_dir / "kafka-auth" / "credentials" / "results-reader.env").exists()
         assert len(_processes_using(data_dir)) >= (3 if own_broker else 2)
-        process.send_signal(signal.SIGINT)
-        assert process.wait(90) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     leftovers = _processes_using(data_dir)
     for leftover in leftovers:
         leftover.kill()
@@ -95,11 +103,10 @@ def test_dev_stack_serves_healthz_and_ctrl_c_leaves_no_process(
 
 def _assert_a_batch_runs(port: int, key: str) -> None:
     """The API and the worker both logged in: the broker lets no one else in."""
-    item = {"ts": "2024-01-01T00:00:00Z", "amt": "1.00", "email": "a@b.co", "phone": "555-0123"}
     response = httpx.post(
         f"http://127.0.0.1:{port}/api/v1/transform/batch",
         headers={"X-API-Key": key},
-        json={"data": [item]},
+        json={"data": [ITEM]},
         timeout=60,
     )
     assert response.status_code == 200, response.text
@@ -116,30 +123,18 @@ def test_a_healthy_stack_says_little_and_nothing_at_error_level_and_ends_with_it
     data_dir = tmp_path / "data"
     port = free_port()
     log = tmp_path / "dev.log"
-    process = _start_stack(["--port", str(port), "--kafka-port", str(free_port())], data_dir, log)
-    try:
+    args = ["--port", str(port), "--kafka-port", str(free_port())]
+    with _running_stack(args, data_dir, log) as process:
         key = _wait_for_key(process, log)
         started = log.read_text().splitlines()
-        item = {
-            "ts": "2024-01-01T00:00:00Z",
-            "amt": "100.50",
-            "email": "a@b.co",
-            "phone": "555-0123",
-        }
         with httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=60
         ) as client:
-            seed = client.post("/api/v1/transform/batch", json={"data": [item]})
+            seed = client.post("/api/v1/transform/batch", json={"data": [ITEM]})
             assert seed.status_code == 200, seed.text
-            big = client.post("/api/v1/transform/batch", json={"data": [item] * 10_000})
+            big = client.post("/api/v1/transform/batch", json={"data": [ITEM] * 10_000})
             assert big.status_code == 200, big.text
         time.sleep(3)  # whatever the worker says after answering
-        process.send_signal(signal.SIGINT)
-        assert process.wait(90) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     lines = [line for line in log.read_text().splitlines() if line.strip()]
     assert len(lines) < MAX_LINES, "\n".join(lines)
     errors = [line for line in lines if '"level": "error"' in line or " ERROR " in line]
