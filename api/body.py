@@ -6,7 +6,6 @@ fraction as a Decimal (schemas.jsonio), so money is exact from the first byte.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -66,7 +65,7 @@ def parse_json(body: bytes) -> Any:
         document = jsonio.loads(body)
     except jsonio.JSONDecodeError as exc:
         raise ApiError(400, ErrorCode.BAD_REQUEST, str(exc)) from None
-    if _MAYBE_OUT_OF_RANGE.search(body) and not numbers_in_range(document):
+    if may_hold_number_out_of_range(body) and not numbers_in_range(document):
         raise ApiError(
             400,
             ErrorCode.BAD_REQUEST,
@@ -80,8 +79,31 @@ def parse_json(body: bytes) -> Any:
 # Only a body holding a long run of digits and points, or an exponent of two digits or more,
 # can hold a number out of range (a number written in at most 89 digits and points, with a
 # one-digit exponent, has fewer than 100 digits and an exponent within 98): the others skip
-# the walk through the document.
-_MAYBE_OUT_OF_RANGE = re.compile(rb"[\d.]{90}|[\d.][eE][+-]?\d{2}")
+# the walk through the document. The look is a byte translation and three substring searches,
+# not a regular expression: re scans a 1 MB body in about 25 ms, 9 times the JSON decoding.
+def _number_shapes() -> bytes:
+    """Digits and points read as 0, e and E as e, signs as +, every other byte as a space."""
+    table = bytearray(b" " * 256)
+    for byte in b"0123456789.":
+        table[byte] = ord("0")
+    for byte in b"eE":
+        table[byte] = ord("e")
+    for byte in b"+-":
+        table[byte] = ord("+")
+    return bytes(table)
+
+
+_NUMBER_SHAPES = _number_shapes()
+_LONG_RUN = b"0" * 90
+_EXPONENTS = (b"0e00", b"0e+00")
+
+
+def may_hold_number_out_of_range(body: bytes) -> bool:
+    """False only if no number in ``body`` can be out of range (True may be a false alarm)."""
+    shapes = body.translate(_NUMBER_SHAPES)
+    return _LONG_RUN in shapes or any(exponent in shapes for exponent in _EXPONENTS)
+
+
 _INT_BOUND = 10**MAX_NUMBER_DIGITS
 
 

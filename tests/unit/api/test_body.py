@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from api.body import _MAYBE_OUT_OF_RANGE, numbers_in_range, parse_json, require_json
+from api.body import may_hold_number_out_of_range, numbers_in_range, parse_json, require_json
 from api.errors import ApiError
 from schemas import jsonio
 from schemas.http import MAX_NUMBER_DIGITS, MAX_NUMBER_EXPONENT, BatchCreate
@@ -110,7 +111,27 @@ def test_every_out_of_range_number_trips_the_quick_look(values: list[Any]) -> No
     """The byte pattern that decides whether the document is walked never misses one."""
     encoded = jsonio.dumps(values)
     if not numbers_in_range(jsonio.loads(encoded)):
-        assert _MAYBE_OUT_OF_RANGE.search(encoded)
+        assert may_hold_number_out_of_range(encoded)
+
+
+# What the quick look must find, written as a pattern: a run of 90 digits and points, or a digit
+# or point before an exponent of two digits or more.
+_OUT_OF_RANGE_SHAPE = re.compile(rb"[\d.]{90}|[\d.][eE][+-]?\d{2}")
+
+
+@given(
+    st.binary(max_size=300) | st.text(alphabet="0123456789.eE+- ax", max_size=300).map(str.encode)
+)
+def test_the_quick_look_finds_every_shape_an_out_of_range_number_can_have(body: bytes) -> None:
+    if _OUT_OF_RANGE_SHAPE.search(body):
+        assert may_hold_number_out_of_range(body)
+
+
+def test_the_quick_look_passes_a_body_of_ordinary_numbers_and_text() -> None:
+    body = b'{"data": [{"amt": 100.50, "n": 12345678, "x": 1.5e7, "email": "e0e1@example.com"}]}'
+    assert not may_hold_number_out_of_range(body)
+    assert may_hold_number_out_of_range(body.replace(b"1.5e7", b"1.5e-17"))
+    assert may_hold_number_out_of_range(body.replace(b"12345678", b"1" * 90))
 
 
 def test_nested_numbers_are_walked() -> None:
