@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
+from schemas import jsonio
 from schemas.events import ChunkEvent, DeadLetterEvent, decode
 from schemas.export import DEFAULT_DIR, schema_files
 
@@ -24,6 +25,33 @@ def test_chunk_event_round_trips_decimals_with_their_scale() -> None:
     payload = event.to_bytes()
     assert b'"amt":100.50' in payload
     assert decode(ChunkEvent, payload).items == [{"amt": Decimal("100.50")}]
+
+
+@pytest.mark.parametrize("duplicate_rows", [None, [], [3, 7]])
+def test_chunk_bytes_are_what_the_generic_event_encoding_writes(
+    duplicate_rows: list[int] | None,
+) -> None:
+    """ChunkEvent encodes its fields without model_dump; the bytes must not change by it."""
+    items = [
+        {"amt": Decimal("100.50"), "none": None, "nested": {"a": [1, None, Decimal("1E+2")]}},
+        [True, False, "x", -3],
+        None,
+        "text",
+    ]
+    event = ChunkEvent(
+        batch_id="batch_x",
+        chunk_index=2,
+        chunk_count=5,
+        first_row=1000,
+        total=4100,
+        pipeline="default@2",
+        on_invalid="skip",
+        items=items,
+        duplicate_rows=duplicate_rows,
+    )
+    generic = jsonio.dumps(event.model_dump(mode="python", exclude_none=True))
+    assert event.to_bytes() == generic
+    assert decode(ChunkEvent, event.to_bytes()) == event
 
 
 def test_unknown_schema_version_is_rejected() -> None:
