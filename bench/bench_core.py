@@ -12,11 +12,14 @@ writes one output message per chunk:
   stores every chunk and tracks the batch's progress: that is what the ratio prices.
 
 Once a tool has answered that batch, the same items are produced again as a second batch to the
-same, now warm, process. The two timing rules (A: input waiting, B: input streamed) are defined
-in bench.anchors.harness; rule A is kept because it is the one first asked for, rule B because
-A flatters tools that transform many chunks before their first output. Each tool must answer
-every chunk, and the first and last chunk's outputs must equal baseline(input), or it gets no
-figure.
+same, now warm, process. The machine is shared and noisy, and one tool measured once swung by
+1.6x between runs: so every tool is measured ROUNDS times, the tools taking turns in an order
+that rotates each round, and each figure is the median of its rounds (the spread is printed).
+
+The two timing rules (A: input waiting, B: input streamed) are defined in bench.anchors.harness;
+rule A is kept because it is the one first asked for, rule B because A flatters tools that
+transform many chunks before their first output. Each tool must answer every chunk, and the
+first and last chunk's outputs must equal baseline(input), or it gets no figure.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from streams.topics import TopicNames
 ITEMS = 100_000
 CHUNK_SIZES = (100, 1_000)
 RTT_SAMPLES = 50
+ROUNDS = 3
 COLUMN = 18
 
 
@@ -96,7 +100,8 @@ BATCHLINE = TOOLS[-1].label
 
 @dataclass(slots=True)
 class CoreResult:
-    runs: dict[tuple[str, int], ToolRun] = field(default_factory=dict)  # (tool, chunk size)
+    # (tool, chunk size): one run per round that the tool finished
+    runs: dict[tuple[str, int], list[ToolRun]] = field(default_factory=dict)
     failures: dict[tuple[str, int], str] = field(default_factory=dict)
     rtt_ms: list[float] = field(default_factory=list)
 
@@ -109,16 +114,30 @@ async def _prepare(bootstrap: str, tool: Tool, names: TopicNames, waiting: Batch
     await produce(bootstrap, names.requests, [waiting])
 
 
-def measure(bootstrap: str, scratch: Path, items: int) -> CoreResult:
+def _turns(rounds: int) -> list[tuple[int, Tool]]:
+    """(round, tool) in the order measured: every tool once a round, the order rotated by one
+    each round, so that no tool always runs first, or always right after the same one."""
+    return [
+        (round_, TOOLS[(round_ + offset) % len(TOOLS)])
+        for round_ in range(rounds)
+        for offset in range(len(TOOLS))
+    ]
+
+
+def measure(bootstrap: str, scratch: Path, items: int, rounds: int = ROUNDS) -> CoreResult:
     result = CoreResult()
     run = run_id()
     data = _items(items)
     for size in CHUNK_SIZES:
         waiting = make_batch(f"bench-{run}-c{size}-a", data, size)
         streamed = make_batch(f"bench-{run}-c{size}-b", data, size)
-        for tool in TOOLS:
-            names = TopicNames(f"bench-{run}-c{size}-{tool.key}")
-            print(f"  {tool.label}, chunks of {size:,} ...", file=sys.stderr, flush=True)
+        for round_, tool in _turns(rounds):
+            names = TopicNames(f"bench-{run}-c{size}-r{round_}-{tool.key}")
+            print(
+                f"  {tool.label}, chunks of {size:,}, round {round_ + 1} of {rounds} ...",
+                file=sys.stderr,
+                flush=True,
+            )
             asyncio.run(_prepare(bootstrap, tool, names, waiting))
             start = partial(tool.start, bootstrap, names, scratch / names.prefix)
             try:
@@ -127,14 +146,21 @@ def measure(bootstrap: str, scratch: Path, items: int) -> CoreResult:
                 print(f"bench_core: {tool.label}: {exc}", file=sys.stderr, flush=True)
                 result.failures[tool.label, size] = str(exc).splitlines()[0]
                 continue
-            result.runs[tool.label, size] = run_figures
+            result.runs.setdefault((tool.label, size), []).append(run_figures)
     result.rtt_ms = asyncio.run(kafka_round_trip_ms(bootstrap, RTT_SAMPLES))
     return result
 
 
+def _rounds(result: CoreResult, tool: str, size: int, rule: str) -> list[float]:
+    return [float(getattr(run, rule)) for run in result.runs.get((tool, size), [])]
+
+
 def _figure(result: CoreResult, tool: str, size: int, rule: str) -> float | None:
-    run = result.runs.get((tool, size))
-    return None if run is None else float(getattr(run, rule))
+    """The median of the tool's rounds; None if it failed any round."""
+    figures = _rounds(result, tool, size, rule)
+    if not figures or (tool, size) in result.failures:
+        return None
+    return statistics.median(figures)
 
 
 def _table(result: CoreResult, rule: str, title: str) -> None:
@@ -153,20 +179,34 @@ def _table(result: CoreResult, rule: str, title: str) -> None:
             cell = "-" if ours is None or theirs is None else f"{ours / theirs:.2f}x"
             cells += f"{cell:>{COLUMN}}"
         print(f"{f'Batchline / {tool.label}':<32}{cells}")
+    print("spread of the rounds (lowest to highest):")
+    for tool in TOOLS:
+        spreads = []
+        for size in CHUNK_SIZES:
+            seen = _rounds(result, tool.label, size, rule)
+            spread = f"{min(seen) / 1000:,.0f}k-{max(seen) / 1000:,.0f}k" if seen else "-"
+            spreads.append(f"{spread:>{COLUMN}}")
+        print(f"{'  ' + tool.label:<32}{''.join(spreads)}")
 
 
 def print_tables(result: CoreResult, items: int) -> None:
     print(
         f"streaming core: {items:,} items per batch, 4 partitions, one broker, one process per "
-        "tool, run one after another (items/s)"
+        f"tool, run one after another, {ROUNDS} rounds in turn (items/s, median of the rounds)"
     )
     _table(result, "waiting", RULE_WAITING)
     print()
     _table(result, "streamed", RULE_STREAMED)
     producer = [
-        statistics.median(run.producer for (_, chunk), run in result.runs.items() if chunk == size)
-        if any(chunk == size for _, chunk in result.runs)
-        else 0.0
+        statistics.median(
+            [
+                run.producer
+                for (_, chunk), runs in result.runs.items()
+                if chunk == size
+                for run in runs
+            ]
+            or [0.0]
+        )
         for size in CHUNK_SIZES
     ]
     cells = "".join(f"{f'{rate:,.0f}':>{COLUMN}}" for rate in producer)

@@ -10,7 +10,10 @@ Run as ``python -m bench.bench_http``. On one local broker (started here unless 
   10,000 items (batch_size 500, ``Prefer: respond-async``) and polling until both are
   completed; total items / wall time. Beside it, the plain aiokafka loop of bench.anchors on the
   same work (16 batches of 10,000 items in chunks of 500) produced to it once it is warm, by
-  rule B of bench.anchors.harness: the nearest to a wall time from submit to completion;
+  rule B of bench.anchors.harness: the nearest to a wall time from submit to completion.
+  Both take turns ROUNDS times (Batchline's stack stays up, idle, while the loop runs), and
+  each figure is the median of its rounds: measured once, the loop alone swung from 88k to 161k
+  items/s between runs;
 - memory: one worker's peak resident set size while 1, then 20, batches of 10,000 items
   (chunks of 100, event-driven ChunkEvents) wait on its requests topic.
 """
@@ -86,6 +89,7 @@ HTTP_BATCH_SIZE = 500
 # 2 batches polled 4 times a second stay far below the API's 1,000 requests a minute per key.
 POLL_INTERVAL_S = 0.25
 HTTP_TIMEOUT_S = 900.0
+ROUNDS = 3
 RSS_BATCHES = 20
 RSS_BATCH_SIZE = 100
 MIB = 1024 * 1024
@@ -95,9 +99,10 @@ MIB = 1024 * 1024
 class HttpFigures:
     latency_ms: list[float]
     rtt_ms: list[float]
-    items_per_s: float
+    items_per_s: list[float]  # one figure per round
     items: int
-    done_s: list[float]  # when each batch was seen completed, seconds after the first submit
+    done_s: list[float]  # of the median round: when each batch was seen completed, seconds
+    # after the first submit
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +200,11 @@ async def _end_to_end(
     return len(keys) * BATCHES_PER_CLIENT * BATCH_ITEMS / elapsed, done_s
 
 
-def measure_service(bootstrap: str, prefix: str, scratch: Path) -> HttpFigures:
+def measure_service(
+    bootstrap: str, prefix: str, scratch: Path, between_rounds: Callable[[int], None]
+) -> HttpFigures:
+    """The latency rows, then ROUNDS end-to-end rounds on the same stack, calling
+    ``between_rounds`` (the anchor's turn) after each."""
     env = batchline_env(bootstrap, prefix, scratch / prefix)
     env["BATCHLINE_REQUESTS_PER_MINUTE"] = str(BENCH_REQUESTS_PER_MINUTE)
     keys = [new_key(env["BATCHLINE_STORE_URL"], f"bench-{n}") for n in range(CLIENTS + 1)]
@@ -218,14 +227,19 @@ def measure_service(bootstrap: str, prefix: str, scratch: Path) -> HttpFigures:
         def alive() -> bool:
             return all(child.alive() for child in children)
 
-        rate, done_s = asyncio.run(_end_to_end(url, keys[1:], alive))
+        rounds = []
+        for round_ in range(ROUNDS):
+            rounds.append(asyncio.run(_end_to_end(url, keys[1:], alive)))
+            between_rounds(round_)
     except (BatchlineError, httpx.HTTPError, TimeoutError) as exc:
         # A stack that does not start or answers with an error gets no figure, like a tool.
         raise ToolFailed(f"{type(exc).__name__}: {exc}") from None
     finally:
         for child in reversed(children):
             child.stop()
-    return HttpFigures(latency, rtt, rate, CLIENTS * BATCHES_PER_CLIENT * BATCH_ITEMS, done_s)
+    rates = [rate for rate, _ in rounds]
+    _, done_s = sorted(rounds)[len(rounds) // 2]
+    return HttpFigures(latency, rtt, rates, CLIENTS * BATCHES_PER_CLIENT * BATCH_ITEMS, done_s)
 
 
 # --- the same work for the plain aiokafka loop -------------------------------------------------
@@ -322,7 +336,13 @@ def measure_rss(bootstrap: str, prefix: str, scratch: Path) -> RssFigures:
 # --- table -------------------------------------------------------------------------------------
 
 
-def print_tables(http: HttpFigures | str, loop: ToolRun | str, rss: RssFigures | str) -> None:
+def _spread(figures: list[float]) -> str:
+    return f"  (rounds: {', '.join(f'{figure:,.0f}' for figure in figures)})"
+
+
+def print_tables(
+    http: HttpFigures | str, loops: list[ToolRun] | str, rss: RssFigures | str
+) -> None:
     print("API and worker (1 worker, 1 API process, SQLite store, 4 partitions)")
     if isinstance(http, str):
         print(f"latency and end-to-end rows: failed: {http}")
@@ -339,25 +359,30 @@ def print_tables(http: HttpFigures | str, loop: ToolRun | str, rss: RssFigures |
         print(
             f"end to end over HTTP: {CLIENTS} clients x {BATCHES_PER_CLIENT} batches x "
             f"{BATCH_ITEMS:,} items, batch_size {HTTP_BATCH_SIZE}, respond-async + polling "
-            f"every {POLL_INTERVAL_S} s"
+            f"every {POLL_INTERVAL_S} s; each figure the median of {ROUNDS} rounds, taken in turns"
         )
-        print(f"{'Batchline over HTTP (items / wall time)':<52}{http.items_per_s:>12,.0f} items/s")
+        rate = statistics.median(http.items_per_s)
+        print(f"{'Batchline over HTTP (items / wall time)':<52}{rate:>12,.0f} items/s")
+        print(_spread(http.items_per_s))
         # The wall time is the last batch's: say when the others finished, so that one
         # straggler (a batch left to the reconciler, say) is seen for what it is.
         first, median, last = http.done_s[0], statistics.median(http.done_s), http.done_s[-1]
         print(
-            f"  batches seen completed after {first:.1f} s (first), {median:.1f} s (median), "
-            f"{last:.1f} s (last) of the wall time"
+            f"  median round: batches seen completed after {first:.1f} s (first), "
+            f"{median:.1f} s (median), {last:.1f} s (last) of the wall time"
         )
-    if isinstance(loop, str):
-        print(f"plain aiokafka loop on the same chunks: failed: {loop}")
+    if isinstance(loops, str):
+        print(f"plain aiokafka loop on the same chunks: failed: {loops}")
     else:
         label = f"plain aiokafka loop, the same {_chunks()} chunks"
-        print(f"{label:<52}{loop.streamed:>12,.0f} items/s")
+        loop_rate = statistics.median(loop.streamed for loop in loops)
+        print(f"{label:<52}{loop_rate:>12,.0f} items/s")
+        print(_spread([loop.streamed for loop in loops]))
+        producer = statistics.median(loop.producer for loop in loops)
         print(f"  (the loop's rule: {RULE_STREAMED};")
-        print(f"  the driver produced them at {loop.producer:,.0f} items/s)")
+        print(f"  the driver produced them at {producer:,.0f} items/s)")
         if not isinstance(http, str):
-            ratio = http.items_per_s / loop.streamed
+            ratio = statistics.median(http.items_per_s) / loop_rate
             print(f"{'Batchline over HTTP / aiokafka loop':<52}{ratio:>13.2f}x")
     print()
     print(
@@ -387,28 +412,36 @@ def main(bootstrap: str | None = None) -> list[str]:
     Returns the parts that failed (their rows say so too)."""
     stop_children_on_sigterm()
     http: HttpFigures | str
-    loop: ToolRun | str
+    loops: list[ToolRun] | str = []
     rss: RssFigures | str
     with tempfile.TemporaryDirectory(prefix="batchline-bench-http-") as tmp:
         scratch = Path(tmp)
         with local_kafka(bootstrap, scratch) as kafka:
             run = run_id()
+
+            def loop_turn(round_: int) -> None:
+                nonlocal loops
+                if isinstance(loops, str):
+                    return  # failed in an earlier round
+                try:
+                    loops.append(measure_loop(kafka, f"bench-{run}-loop-r{round_}", scratch))
+                except ToolFailed as exc:
+                    loops = _first_line(exc)
+
             # One after the other, so that no part shares the two cores with another.
             try:
-                http = measure_service(kafka, f"bench-{run}-http", scratch)
+                http = measure_service(kafka, f"bench-{run}-http", scratch, loop_turn)
             except ToolFailed as exc:
                 http = _first_line(exc)
-            try:
-                loop = measure_loop(kafka, f"bench-{run}-loop", scratch)
-            except ToolFailed as exc:
-                loop = _first_line(exc)
+            if not loops:  # the service failed before the loop's first turn
+                loop_turn(0)
             try:
                 rss = measure_rss(kafka, f"bench-{run}-rss", scratch)
             except ToolFailed as exc:
                 rss = _first_line(exc)
-    print_tables(http, loop, rss)
+    print_tables(http, loops, rss)
     sys.stdout.flush()
-    parts = {"HTTP and latency": http, "aiokafka loop (HTTP work)": loop, "worker memory": rss}
+    parts = {"HTTP and latency": http, "aiokafka loop (HTTP work)": loops, "worker memory": rss}
     return [part for part, figures in parts.items() if isinstance(figures, str)]
 
 
