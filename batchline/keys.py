@@ -18,7 +18,7 @@ from schemas.settings import Settings
 from store import ApiKeyRecord, ResultsStore, StoreError
 from streams.errors import TopicCreationFailed
 from streams.owners import producer_namespace
-from streams.topics import TopicNames, ensure_ingest_topic
+from streams.topics import TopicNames, ensure_producer_topics
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
@@ -124,9 +124,11 @@ def grant_producer(
     ] = Path("data") / AUTH_BROKER_DIR,
 ) -> None:
     """Give the producer holding this key a Kafka principal of its own, which may write only
-    its own ingest topic, <prefix>.ingest.<namespace>: workers admit there only batch IDs of
-    the key's namespace, which is printed alone on the last line. Its client settings are
-    written beside the broker's other credentials. Running it again changes nothing."""
+    its own ingest topic, <prefix>.ingest.<namespace>, where workers admit only batch IDs of
+    the key's namespace (printed alone on the last line), and its own records topic,
+    <prefix>.records.<namespace>, whose results workers mark with that namespace. Its client
+    settings are written beside the broker's other credentials. Running it again changes
+    nothing."""
     from batchline.broker import local_broker
 
     settings = Settings()
@@ -138,15 +140,15 @@ def grant_producer(
     topics = TopicNames(settings.topic_prefix)
     try:
         # The grant (which checks the folder holds an authenticated broker) comes first: its
-        # admin's credentials then create the topic the ACL names.
+        # admin's credentials then create the topics the ACL names.
         grant = local_broker.grant_producer(
             broker_dir,
             settings.kafka_bootstrap,
             producer_principal(namespace),
-            topics.ingest(namespace),
+            (topics.ingest(namespace), topics.producer_records(namespace)),
         )
         asyncio.run(
-            ensure_ingest_topic(
+            ensure_producer_topics(
                 settings.kafka_bootstrap,
                 topics,
                 namespace,
@@ -157,7 +159,7 @@ def grant_producer(
     except (BatchlineError, TopicCreationFailed, KafkaError, OSError) as exc:
         typer.echo(f"batchline: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"Kafka principal {grant.principal} may write {grant.ingest_topic} only.")
+    typer.echo(f"Kafka principal {grant.principal} may write {' and '.join(grant.topics)} only.")
     typer.echo(f"  Batchline settings:  set -a; . {grant.env_file}; set +a")
     typer.echo(f"  Kafka's own tools:   --producer.config {grant.properties_file}")
     typer.echo("  Batch IDs there start with the key's namespace, alone on the next line:")

@@ -1,16 +1,20 @@
 """The record stream: single records, not batches, in and out, one for one.
 
-A producer writes each record as a JSON object onto ``<prefix>.records``, naming its pipeline in
-the ``batchline-pipeline`` header (``name`` or ``name@version``; absent: ``default``). For each
+A producer writes each record as a JSON object onto ``<prefix>.records`` (or, with a principal of
+its own, onto ``<prefix>.records.<namespace>``), naming its pipeline in the
+``batchline-pipeline`` header (``name`` or ``name@version``; absent: ``default``). For each
 record a worker writes one record onto ``<prefix>.record-results``, keyed as the input was:
 
 - transformed: the pipeline's output object; header ``batchline-outcome: transformed``;
 - dropped by a filter: the JSON ``null``; header ``batchline-outcome: filtered``;
 
-with ``batchline-pipeline`` (the version that ran) and ``batchline-source`` (``partition@offset``
-of the input: after a worker crash a record may come out twice, so dedupe by it). A record that
-cannot be transformed goes to ``<prefix>.dead-letters`` instead, with a code and, for invalid
-fields, ``errors``: ``{row, field, reason}`` where ``row`` is the record's offset. Never a value.
+with ``batchline-pipeline`` (the version that ran), ``batchline-source`` (``partition@offset``
+of the input) and, for a record from a producer's own topic, ``batchline-producer`` (its
+namespace: only that producer's principal can have written it; the header is the worker's,
+never copied from the input). After a worker crash a record may come out twice: dedupe by the
+source and the producer. A record that cannot be transformed goes to ``<prefix>.dead-letters``
+instead, with a code and, for invalid fields, ``errors``: ``{row, field, reason}`` where ``row``
+is the record's offset. Never a value.
 
 There is no batch, store or progress here: the stream's state is its consumer group's offsets
 (``<prefix>-records``), committed only after a group's outputs are acknowledged.
@@ -37,6 +41,7 @@ log = logging.getLogger(__name__)
 PIPELINE_HEADER = "batchline-pipeline"
 OUTCOME_HEADER = "batchline-outcome"
 SOURCE_HEADER = "batchline-source"
+PRODUCER_HEADER = "batchline-producer"
 DEFAULT_PIPELINE = "default"
 MAX_PIPELINE_REF = 200
 
@@ -118,12 +123,15 @@ class RecordHandler:
             value, decision = jsonio.dumps(outcome.results[0]), "transformed"
         else:
             value, decision = b"null", "filtered"
-        headers = (
+        headers = [
             (PIPELINE_HEADER, pipeline.ref.encode()),
             (SOURCE_HEADER, f"{message.partition}@{message.offset}".encode()),
             (OUTCOME_HEADER, decision.encode()),
-        )
-        return decision, Outgoing(self._topics.record_results, message.key, value, headers)
+        ]
+        producer = self._topics.records_namespace(message.topic)
+        if producer is not None:
+            headers.append((PRODUCER_HEADER, producer.encode()))
+        return decision, Outgoing(self._topics.record_results, message.key, value, tuple(headers))
 
     def _letter(
         self,

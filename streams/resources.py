@@ -117,7 +117,9 @@ class WorkerResources(mode.Service):
             ),
             metrics=self.metrics,
             bootstrap=settings.kafka_bootstrap,
-            topic=self.topics.records,
+            # The shared records topic and every producer's own records topic.
+            topic=self.topics.record_inputs,
+            pattern=True,
             group_id=records_group_id(settings.topic_prefix),
             security=security,
         )

@@ -13,8 +13,9 @@ outside this repo. Names are ``<BATCHLINE_TOPIC_PREFIX>.<role>``; payloads are i
 | dead-letters | batch ID when known    | DeadLetterEvent  | undecodable or failed chunks       |
 
 Beside them, a producer granted a principal of its own (``batchline keys grant-producer``)
-writes its chunks to ``<prefix>.ingest.<namespace>``, its own ingest topic, which only it may
-write; workers read every such topic with the requests topic.
+writes its chunks to ``<prefix>.ingest.<namespace>`` and its single records to
+``<prefix>.records.<namespace>``, topics only it may write; workers read every ingest topic with
+the requests topic, and every producer's records topic with the shared records topic.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 PRODUCER_BATCH_BYTES = 1024 * 1024
 _LARGE = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
 INGEST_ROLE = "ingest"
+RECORDS_ROLE = "records"
 # Below the API's own limit on creating topics (api.submission.TOPICS_TIMEOUT_S).
 READY_TIMEOUT_S = 8.0
 
@@ -68,7 +70,7 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("status", compacted=True, config={"cleanup.policy": "compact"}),
     TopicSpec("dead-letters", config={"retention.ms": str(4 * WEEK_MS)}),
     # The record stream (streams.record_stream): single records in, one out for each.
-    TopicSpec("records", config={"retention.ms": str(WEEK_MS)}),
+    TopicSpec(RECORDS_ROLE, config={"retention.ms": str(WEEK_MS)}),
     TopicSpec("record-results", config={"retention.ms": str(WEEK_MS)}),
 )
 
@@ -108,7 +110,7 @@ class TopicNames:
 
     @property
     def records(self) -> str:
-        return self._name("records")
+        return self._name(RECORDS_ROLE)
 
     @property
     def record_results(self) -> str:
@@ -118,15 +120,34 @@ class TopicNames:
         """The ingest topic of the producer whose batch IDs carry ``namespace``."""
         return self._name(f"{INGEST_ROLE}.{namespace}")
 
+    def producer_records(self, namespace: str) -> str:
+        """The records topic of the producer ``namespace``: its single records, and only its."""
+        return self._name(f"{RECORDS_ROLE}.{namespace}")
+
     @property
     def chunk_inputs(self) -> str:
         """A pattern (regex) of every topic chunks are read from: requests and each ingest."""
         prefix = re.escape(self.prefix)
         return rf"^{prefix}\.(requests|{INGEST_ROLE}\.{NAMESPACE_PATTERN})$"
 
+    @property
+    def record_inputs(self) -> str:
+        """A pattern (regex) of every topic single records are read from: the shared records
+        topic and each producer's own."""
+        prefix = re.escape(self.prefix)
+        return rf"^{prefix}\.{RECORDS_ROLE}(\.{NAMESPACE_PATTERN})?$"
+
     def ingest_namespace(self, topic: str) -> str | None:
         """The producer namespace an ingest topic belongs to; None for any other topic."""
-        head = self._name(f"{INGEST_ROLE}.")
+        return self._namespace_of(INGEST_ROLE, topic)
+
+    def records_namespace(self, topic: str) -> str | None:
+        """The producer namespace a producer's records topic belongs to; None for the shared
+        records topic and any other."""
+        return self._namespace_of(RECORDS_ROLE, topic)
+
+    def _namespace_of(self, role: str, topic: str) -> str | None:
+        head = self._name(f"{role}.")
         if not topic.startswith(head):
             return None
         namespace = topic[len(head) :]
@@ -180,23 +201,30 @@ async def ensure_topics(
             await _warn_about_other_retention(admin, names.requests, requests_retention_ms)
 
 
-async def ensure_ingest_topic(
+async def ensure_producer_topics(
     bootstrap: str,
     names: TopicNames,
     namespace: str,
     partitions: int,
     security: KafkaSecurity = PLAINTEXT,
-) -> str:
-    """Creates the ingest topic of the producer ``namespace`` (configured as the requests topic)
-    unless it exists; returns its name."""
-    name = names.ingest(namespace)
-    spec = {spec.role: spec for spec in TOPIC_SPECS}["requests"]
-    wanted = NewTopic(
-        name=name, num_partitions=partitions, replication_factor=1, topic_configs=dict(spec.config)
-    )
+) -> tuple[str, str]:
+    """Creates the ingest topic (configured as the requests topic) and the records topic
+    (configured as the shared one) of the producer ``namespace`` unless they exist; returns
+    their names."""
+    specs = {spec.role: spec for spec in TOPIC_SPECS}
+    ingest, records = names.ingest(namespace), names.producer_records(namespace)
+    wanted = [
+        NewTopic(
+            name=name,
+            num_partitions=partitions,
+            replication_factor=1,
+            topic_configs=dict(specs[role].config),
+        )
+        for name, role in ((ingest, "requests"), (records, RECORDS_ROLE))
+    ]
     async with admin_client(bootstrap, security) as admin:
-        await _create_missing(admin, [wanted], set(await admin.list_topics()))
-    return name
+        await _create_missing(admin, wanted, set(await admin.list_topics()))
+    return ingest, records
 
 
 async def ensure_configured_topics(settings: Settings) -> None:

@@ -17,8 +17,10 @@ is formatted (``kafka-storage format --add-scram``), each with a random password
 
 and, for each producer granted one (``batchline keys grant-producer KEY``):
 
-| producer-<ns>  | write ``<prefix>.ingest.<ns>`` only, its own ingest topic, where workers   |
-|                | admit only batch IDs of its namespace ``<ns>`` (the API key's)             |
+| producer-<ns>  | write ``<prefix>.ingest.<ns>`` and ``<prefix>.records.<ns>`` only: its own |
+|                | ingest topic, where workers admit only batch IDs of its namespace ``<ns>`` |
+|                | (the API key's), and its own records topic, whose results workers mark    |
+|                | ``batchline-producer: <ns>``                                              |
 
 Everyone else, and any client without credentials, is refused: KRaft's StandardAuthorizer with
 ``allow.everyone.if.no.acl.found=false``. This module only says what to write and run;
@@ -28,6 +30,7 @@ batchline.broker.local_broker runs it.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,11 +232,14 @@ def producer_principal(namespace: str) -> str:
     return f"{PRODUCER_USER}-{namespace}"
 
 
-def producer_acl_arguments(ingest_topic: str, principal: str) -> list[str]:
-    """kafka-acls ``--add`` arguments: ``principal`` writes its ingest topic, and nothing else."""
+def producer_acl_arguments(topics: Sequence[str], principal: str) -> list[str]:
+    """kafka-acls ``--add`` arguments: ``principal`` writes its own ``topics`` (its ingest and
+    records topics), and nothing else."""
+    allowed = ("--allow-principal", f"User:{principal}", "--operation", "Write")
     return [
-        *("--allow-principal", f"User:{principal}"),
-        *("--operation", "Write", "--operation", "Describe", "--topic", ingest_topic),
+        *allowed,
+        *("--operation", "Describe"),
+        *(argument for topic in topics for argument in ("--topic", topic)),
     ]
 
 

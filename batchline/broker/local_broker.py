@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -286,15 +287,17 @@ def grant_acls(data_dir: Path, bootstrap: str, topic_prefix: str) -> None:
 @dataclass(frozen=True, slots=True)
 class ProducerGrant:
     principal: str
-    ingest_topic: str
+    topics: tuple[str, ...]
     env_file: Path
     properties_file: Path
 
 
-def grant_producer(data_dir: Path, bootstrap: str, principal: str, topic: str) -> ProducerGrant:
+def grant_producer(
+    data_dir: Path, bootstrap: str, principal: str, topics: Sequence[str]
+) -> ProducerGrant:
     """Gives a producer a principal of its own on the running authenticated broker kept in
     ``data_dir``: SCRAM credentials (kept in the credentials folder), and the one ACL that lets
-    it write ``topic`` (an ACL names a topic, which need not exist yet). Running it again
+    it write its ``topics`` (an ACL names a topic, which need not exist yet). Running it again
     changes nothing."""
     layout = BrokerLayout(data_dir.resolve())
     credentials = layout.credentials
@@ -306,10 +309,13 @@ def grant_producer(data_dir: Path, bootstrap: str, principal: str, topic: str) -
     what = f"Granting {principal}"
     scram = scram_user_arguments(principal, password)
     _admin_tool(layout, bootstrap, "ConfigCommand", scram, what, redact=password)
-    acl = ["--add", *producer_acl_arguments(topic, principal)]
+    acl = ["--add", *producer_acl_arguments(topics, principal)]
     _admin_tool(layout, bootstrap, "AclCommand", acl, what)
     return ProducerGrant(
-        principal, topic, credentials.env_file(principal), credentials.properties_file(principal)
+        principal,
+        tuple(topics),
+        credentials.env_file(principal),
+        credentials.properties_file(principal),
     )
 
 

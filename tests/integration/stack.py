@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,12 +69,31 @@ class ManagedProcess:
         self.process.wait()
 
 
-def spawn(name: str, args: list[str], env: Mapping[str, str], log_dir: Path) -> ManagedProcess:
+# How a stack runs `batchline`: this interpreter, on this checkout.
+THIS_CHECKOUT = (sys.executable, "-m", "batchline.cli")
+
+
+@dataclass(frozen=True, slots=True)
+class Launcher:
+    """The `batchline` command a stack's processes run, and the folder they run in."""
+
+    command: Sequence[str] = THIS_CHECKOUT
+    cwd: Path | None = None
+
+
+def spawn(
+    name: str,
+    args: list[str],
+    env: Mapping[str, str],
+    log_dir: Path,
+    launcher: Launcher = Launcher(),
+) -> ManagedProcess:
     log = log_dir / f"{name}.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "batchline.cli", *args],
+        process = subprocess.Popen(  # noqa: S603 - the test's own command
+            [*launcher.command, *args],
             env=dict(env),
+            cwd=launcher.cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -95,8 +114,10 @@ def wait_for(what: str, ready: Callable[[], bool], process: ManagedProcess) -> N
     raise AssertionError(f"{process.name}: no {what} in {START_TIMEOUT_S} s:\n{process.output()}")
 
 
-def start_worker(name: str, env: Mapping[str, str], log_dir: Path) -> ManagedProcess:
-    worker = spawn(name, ["worker"], env, log_dir)
+def start_worker(
+    name: str, env: Mapping[str, str], log_dir: Path, launcher: Launcher = Launcher()
+) -> ManagedProcess:
+    worker = spawn(name, ["worker"], env, log_dir, launcher)
     wait_for("ready line", lambda: WORKER_READY_LINE in worker.output(), worker)
     return worker
 
@@ -108,9 +129,11 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_api(name: str, env: Mapping[str, str], log_dir: Path) -> tuple[ManagedProcess, str]:
+def start_api(
+    name: str, env: Mapping[str, str], log_dir: Path, launcher: Launcher = Launcher()
+) -> tuple[ManagedProcess, str]:
     port = free_port()
-    api = spawn(name, ["api", "--port", str(port)], env, log_dir)
+    api = spawn(name, ["api", "--port", str(port)], env, log_dir, launcher)
     url = f"http://127.0.0.1:{port}"
     wait_for("healthy /healthz", lambda: _healthy(url), api)
     return api, url
@@ -136,15 +159,17 @@ class Stack:
     url: str = ""
     api_key: str = ""
     processes: list[ManagedProcess] = field(default_factory=list)
+    launcher: Launcher = Launcher()
 
     def add_worker(self, name: str | None = None, **env: str) -> ManagedProcess:
         name = name or f"worker{len(self.processes)}"
-        worker = start_worker(name, {**self.env, **env}, self.log_dir)
+        worker = start_worker(name, {**self.env, **env}, self.log_dir, self.launcher)
         self.processes.append(worker)
         return worker
 
     def add_api(self, name: str | None = None, **env: str) -> str:
-        api, url = start_api(name or f"api{len(self.processes)}", {**self.env, **env}, self.log_dir)
+        name = name or f"api{len(self.processes)}"
+        api, url = start_api(name, {**self.env, **env}, self.log_dir, self.launcher)
         self.processes.append(api)
         return url
 

@@ -1,5 +1,6 @@
-"""A producer's own principal writes its own ingest topic and nothing else; workers read every
-ingest topic and admit there only the batch IDs of its namespace (issue G, producers)."""
+"""A producer's own principal writes its own ingest and records topics and nothing else; workers
+read every ingest topic and admit there only the batch IDs of its namespace, and mark the
+results of its records with it (issue G, producers)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,23 @@ import asyncio
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import TopicAuthorizationFailedError
 
 from api.security import hash_api_key
-from batchline.broker.auth import SERVICE_USER, producer_principal
+from batchline.broker.auth import READER_USER, SERVICE_USER, producer_principal
+from schemas import jsonio
 from streams.kafka_security import KafkaSecurity
 from streams.owners import producer_namespace
 from streams.signing import Headers
 from tests.integration.security.conftest import PARTITIONS, AuthBroker
 from tests.integration.stack import StackFactory, new_key
-from tests.unit.streams.builders import items, owned_batch_id, owned_chunks
+from tests.unit.streams.builders import item, items, owned_batch_id, owned_chunks
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 REQUEST_TIMEOUT_MS = 5_000
@@ -68,6 +71,30 @@ async def send(
         await producer.stop()
 
 
+async def record_result_headers(
+    auth_broker: AuthBroker, security: KafkaSecurity, key: bytes
+) -> dict[str, bytes]:
+    """The headers of the record-results topic's record keyed ``key`` (other tests' records
+    may be there too)."""
+    consumer = AIOKafkaConsumer(
+        auth_broker.topics.record_results,
+        bootstrap_servers=auth_broker.bootstrap,
+        auto_offset_reset="earliest",
+        **security.client_options(),
+    )
+    try:
+        await consumer.start()
+        deadline = time.monotonic() + COMPLETION_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    if record.key == key:
+                        return dict(record.headers)
+    finally:
+        await consumer.stop()
+    raise AssertionError(f"no record keyed {key!r} on {auth_broker.topics.record_results}")
+
+
 def wait_completed(url: str, api_key: str, batch_id: str) -> dict[str, object]:
     deadline = time.monotonic() + COMPLETION_TIMEOUT_S
     while True:
@@ -81,7 +108,7 @@ def wait_completed(url: str, api_key: str, batch_id: str) -> dict[str, object]:
         time.sleep(0.5)
 
 
-def test_a_granted_producer_writes_its_own_ingest_topic_only_and_its_batches_complete(
+def test_a_granted_producer_writes_its_own_topics_only_its_batches_complete_and_records_are_its(
     make_stack: StackFactory, auth_broker: AuthBroker
 ) -> None:
     stack = make_stack(**auth_broker.credentials.env(SERVICE_USER))
@@ -95,14 +122,19 @@ def test_a_granted_producer_writes_its_own_ingest_topic_only_and_its_batches_com
     namespace = producer_namespace(hash_api_key(owner_key))
     principal = producer_principal(namespace)
     own_topic = auth_broker.topics.ingest(namespace)
-    assert f"{principal} may write {own_topic} only" in granted.stdout
+    own_records = auth_broker.topics.producer_records(namespace)
+    assert f"{principal} may write {own_topic} and {own_records} only" in granted.stdout
     assert granted.stdout.splitlines()[-1] == namespace  # for NS=$(... | tail -n 1)
     password = auth_broker.credentials.password(principal)
     assert password not in granted.stdout + granted.stderr
     again = grant(auth_broker, stack.store_url, "owner")  # changes nothing
     assert again.returncode == 0 and auth_broker.credentials.password(principal) == password
     assert grant(auth_broker, stack.store_url, "other").returncode == 0
-    others_topic = auth_broker.topics.ingest(producer_namespace(hash_api_key(other_key)))
+    others_namespace = producer_namespace(hash_api_key(other_key))
+    others_topics = [
+        auth_broker.topics.ingest(others_namespace),
+        auth_broker.topics.producer_records(others_namespace),
+    ]
 
     security = auth_broker.credentials.security(principal)
     batch_id = owned_batch_id(owner_key, "orders-1")
@@ -112,8 +144,18 @@ def test_a_granted_producer_writes_its_own_ingest_topic_only_and_its_batches_com
     status = wait_completed(url, owner_key, batch_id)
     assert (status["processed"], status["total"]) == (5, 5)
 
-    # Not the other producer's ingest topic, nor the shared or internal topics.
-    for topic in (others_topic, auth_broker.topics.requests, auth_broker.topics.records):
+    # A record on its own records topic comes out marked with its namespace, whatever it says.
+    key = f"order-{uuid.uuid4().hex}".encode()
+    forged = (("batchline-producer", others_namespace.encode()),)
+    asyncio.run(send(auth_broker, security, own_records, [(key, jsonio.dumps(item(1)), forged)]))
+    reader = auth_broker.security(READER_USER)
+    headers = asyncio.run(record_result_headers(auth_broker, reader, key))
+    assert headers["batchline-outcome"] == b"transformed"
+    assert headers["batchline-producer"] == namespace.encode()
+
+    # Not the other producer's topics, nor the shared or internal topics.
+    shared = [auth_broker.topics.requests, auth_broker.topics.records]
+    for topic in (*others_topics, *shared, auth_broker.topics.record_results):
         with pytest.raises(TopicAuthorizationFailedError):
             asyncio.run(send(auth_broker, security, topic, [(b"k", b"{}", ())]))
     stack.stop()

@@ -16,7 +16,7 @@ from store import BatchRecord, NewBatch, ResultsStore
 from streams.chunking import iter_chunks
 from streams.owners import producer_namespace
 from streams.reconciler import NEVER_PUBLISHED_REASON
-from streams.topics import TopicNames, ensure_ingest_topic, ensure_topics
+from streams.topics import TopicNames, ensure_producer_topics, ensure_topics
 from streams.transform_service import transform_group_id
 from tests.integration.stack import StackFactory, new_key
 from tests.integration.store.builders import new_batch
@@ -202,7 +202,7 @@ async def test_chunks_skipped_on_a_producer_s_own_ingest_topic_are_found_there(
     await ensure_topics(kafka_bootstrap, topics, partitions)
     api_key = new_key(stack.store_url, "orders")
     namespace = producer_namespace(hash_api_key(api_key))
-    ingest = await ensure_ingest_topic(kafka_bootstrap, topics, namespace, partitions)
+    ingest, _ = await ensure_producer_topics(kafka_bootstrap, topics, namespace, partitions)
     batch_id = owned_batch_id(api_key, "orders-7")
     await produce(kafka_bootstrap, ingest, owned_chunks(api_key, batch_id, items(30), 10))
     await _skip_everything_published(

@@ -258,3 +258,24 @@ def test_chunk_inputs_are_the_requests_topic_and_each_producer_s_ingest_topic() 
     assert topics.ingest_namespace(ingest) == "p0123456789abcdef"
     assert topics.ingest_namespace(topics.requests) is None
     assert topics.ingest_namespace("bl.x.ingest.p0123") is None
+
+
+def test_record_inputs_are_the_shared_records_topic_and_each_producer_s_own() -> None:
+    topics = TopicNames("bl.x")
+    pattern = re.compile(topics.record_inputs)
+    own = topics.producer_records("p0123456789abcdef")
+
+    assert own == "bl.x.records.p0123456789abcdef"
+    assert [bool(pattern.match(name)) for name in (topics.records, own)] == [True, True]
+    others = [
+        topics.record_results,
+        topics.requests,
+        topics.ingest("p0123456789abcdef"),
+        "bl.x.records.nope",
+        "bl.x.records.p0123456789abcdef.more",
+        "blyx.records",
+    ]
+    assert not any(pattern.match(name) for name in others)
+    assert topics.records_namespace(own) == "p0123456789abcdef"
+    assert topics.records_namespace(topics.records) is None
+    assert topics.records_namespace(topics.ingest("p0123456789abcdef")) is None

@@ -19,11 +19,16 @@ PLANTED = "planted-value-7731"
 
 
 def record(
-    value: Any, *, offset: int = 40, key: bytes | None = b"order-1", **headers: bytes
+    value: Any,
+    *,
+    offset: int = 40,
+    key: bytes | None = b"order-1",
+    topic: str = TOPICS.records,
+    **headers: bytes,
 ) -> SourceMessage:
     raw = value if isinstance(value, bytes) else jsonio.dumps(value)
     named = tuple((name.replace("_", "-"), v) for name, v in headers.items())
-    return SourceMessage(TOPICS.records, 2, offset, key, raw, named)
+    return SourceMessage(topic, 2, offset, key, raw, named)
 
 
 def handler(registry: PipelineRegistry, outputs: FakeOutputs, metrics: Metrics) -> RecordHandler:
@@ -52,6 +57,20 @@ async def test_each_record_gives_one_output_keyed_as_it_was(
         "batchline-outcome": b"transformed",
     }
     assert outputs.send_calls == 1  # the whole group in one round
+
+
+async def test_a_record_from_a_producer_s_own_topic_is_marked_with_its_namespace_alone(
+    registry: PipelineRegistry, outputs: FakeOutputs, metrics: Metrics
+) -> None:
+    own = TOPICS.producer_records("p0123456789abcdef")
+    # A header the producer wrote itself is not what the worker's output says.
+    forged = record(item(2), offset=41, topic=own, batchline_producer=b"p" + b"f" * 16)
+    messages = [record(item(1), offset=40, topic=own), forged, record(item(3), offset=42)]
+
+    await handler(registry, outputs, metrics).handle(messages)
+
+    marks = [dict(m.headers).get("batchline-producer") for m in outputs.on(TOPICS.record_results)]
+    assert marks == [b"p0123456789abcdef", b"p0123456789abcdef", None]
 
 
 async def test_the_pipeline_header_picks_the_version(
