@@ -161,6 +161,6 @@ def grant_producer(
         raise typer.Exit(1) from None
     typer.echo(f"Kafka principal {grant.principal} may write {' and '.join(grant.topics)} only.")
     typer.echo(f"  Batchline settings:  set -a; . {grant.env_file}; set +a")
-    typer.echo(f"  Kafka's own tools:   --producer.config {grant.properties_file}")
+    typer.echo(f"  Kafka's own tools:   --command-config {grant.properties_file}")
     typer.echo("  Batch IDs there start with the key's namespace, alone on the next line:")
     typer.echo(namespace)

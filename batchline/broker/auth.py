@@ -81,7 +81,7 @@ class BrokerCredentials:
         return self.folder / f"{user}.env"
 
     def properties_file(self, user: str) -> Path:
-        """Client config for Kafka's own tools: ``--command-config`` / ``--consumer.config``."""
+        """Client config for Kafka's own tools: ``--command-config``."""
         return self.folder / f"{user}.properties"
 
     def password(self, user: str) -> str:
