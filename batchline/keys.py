@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -11,12 +13,14 @@ from aiokafka.errors import KafkaError
 from sqlalchemy.engine import make_url
 
 from api.security import hash_api_key, new_api_key
-from batchline.broker.auth import ADMIN_USER, BrokerCredentials, producer_principal
+from batchline.broker import admin_tools, local_broker
+from batchline.broker.auth import producer_principal
 from batchline.devstack import AUTH_BROKER_DIR
 from batchline.errors import BatchlineError
 from schemas.settings import Settings
 from store import ApiKeyRecord, ResultsStore, StoreError
 from streams.errors import TopicCreationFailed
+from streams.kafka_security import KafkaSecurity
 from streams.owners import producer_namespace
 from streams.topics import TopicNames, ensure_producer_topics
 
@@ -122,15 +126,21 @@ def grant_producer(
     broker_dir: Annotated[
         Path, typer.Option(help="The folder of the local broker started with --auth.")
     ] = Path("data") / AUTH_BROKER_DIR,
+    credentials_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="On a broker of your own instead of the local one: log in as the "
+            "BATCHLINE_KAFKA_* settings say (SASL/SCRAM, a principal that may create users, "
+            "ACLs and topics) and write the producer's login into this folder."
+        ),
+    ] = None,
 ) -> None:
     """Give the producer holding this key a Kafka principal of its own, which may write only
     its own ingest topic, <prefix>.ingest.<namespace>, where workers admit only batch IDs of
     the key's namespace (printed alone on the last line), and its own records topic,
     <prefix>.records.<namespace>, whose results workers mark with that namespace. Its client
-    settings are written beside the broker's other credentials. Running it again changes
-    nothing."""
-    from batchline.broker import local_broker
-
+    settings are written beside the broker's other credentials (or into --credentials-dir).
+    Running it again changes nothing."""
     settings = Settings()
     key = asyncio.run(_active_key(existing_store_url(), name_or_id))
     if key is None:
@@ -139,23 +149,23 @@ def grant_producer(
     namespace = producer_namespace(key.key_hash)
     topics = TopicNames(settings.topic_prefix)
     try:
-        # The grant (which checks the folder holds an authenticated broker) comes first: its
-        # admin's credentials then create the topics the ACL names.
-        grant = local_broker.grant_producer(
-            broker_dir,
-            settings.kafka_bootstrap,
-            producer_principal(namespace),
-            (topics.ingest(namespace), topics.producer_records(namespace)),
-        )
-        asyncio.run(
-            ensure_producer_topics(
-                settings.kafka_bootstrap,
-                topics,
-                namespace,
-                settings.partitions,
-                BrokerCredentials.of(broker_dir).security(ADMIN_USER),
+        with _broker_admin(settings, broker_dir, credentials_dir) as admin:
+            # The grant (which checks the admin may log in) comes first: the admin then
+            # creates the topics the ACL names.
+            grant = admin_tools.grant_producer(
+                admin,
+                producer_principal(namespace),
+                (topics.ingest(namespace), topics.producer_records(namespace)),
             )
-        )
+            asyncio.run(
+                ensure_producer_topics(
+                    settings.kafka_bootstrap,
+                    topics,
+                    namespace,
+                    settings.partitions,
+                    admin.security,
+                )
+            )
     except (BatchlineError, TopicCreationFailed, KafkaError, OSError) as exc:
         typer.echo(f"batchline: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -164,3 +174,17 @@ def grant_producer(
     typer.echo(f"  Kafka's own tools:   --command-config {grant.properties_file}")
     typer.echo("  Batch IDs there start with the key's namespace, alone on the next line:")
     typer.echo(namespace)
+
+
+@contextmanager
+def _broker_admin(
+    settings: Settings, broker_dir: Path, credentials_dir: Path | None
+) -> Iterator[admin_tools.AdminLogin]:
+    if credentials_dir is None:
+        yield local_broker.local_admin(broker_dir, settings.kafka_bootstrap)
+        return
+    security = KafkaSecurity.from_settings(settings)
+    with admin_tools.admin_from_settings(
+        security, settings.kafka_bootstrap, credentials_dir
+    ) as admin:
+        yield admin

@@ -1,7 +1,7 @@
 """The local Apache Kafka broker that `batchline broker` and the test fixtures run."""
 
+from batchline.broker.admin_tools import BrokerError
 from batchline.broker.local_broker import (
-    BrokerError,
     admin_security,
     broker_answers,
     free_port,

@@ -42,6 +42,11 @@ READER_USER = "results-reader"
 PRODUCER_USER = "producer"
 USERS = (ADMIN_USER, SERVICE_USER, READER_USER, PRODUCER_USER)
 MECHANISM = SaslMechanism.SCRAM_SHA_512
+_LOGIN_MODULES = {
+    SaslMechanism.SCRAM_SHA_512: "scram.ScramLoginModule",
+    SaslMechanism.SCRAM_SHA_256: "scram.ScramLoginModule",
+    SaslMechanism.PLAIN: "plain.PlainLoginModule",
+}
 CREDENTIALS_DIR = "credentials"
 # Topic prefixes whose ACLs were granted, one a line: granting is done once per prefix.
 GRANTED_FILE = "acls-granted"
@@ -50,7 +55,49 @@ _ENV = {
     "mechanism": "BATCHLINE_KAFKA_SASL_MECHANISM",
     "username": "BATCHLINE_KAFKA_USERNAME",
     "password": "BATCHLINE_KAFKA_PASSWORD",
+    "ca_file": "BATCHLINE_KAFKA_CA_FILE",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Transport:
+    """How a broker's clients reach it and log in, whoever they are. The local broker's is
+    SASL/SCRAM-SHA-512 without TLS; a broker of your own says its own (the settings' of its
+    admin, for `batchline keys grant-producer --credentials-dir`)."""
+
+    protocol: SecurityProtocol = SecurityProtocol.SASL_PLAINTEXT
+    mechanism: SaslMechanism = MECHANISM
+    ca_file: Path | None = None
+
+    @classmethod
+    def of(cls, security: KafkaSecurity) -> Transport:
+        return cls(security.protocol, security.mechanism, security.ca_file)
+
+    def security(self, user: str, password: str) -> KafkaSecurity:
+        return KafkaSecurity(self.protocol, self.mechanism, user, password, self.ca_file)
+
+    def settings(self, user: str, password: str) -> dict[str, str]:
+        """The BATCHLINE_KAFKA_* settings that make a process connect as ``user``."""
+        found = {
+            _ENV["protocol"]: self.protocol.value,
+            _ENV["mechanism"]: self.mechanism.value,
+            _ENV["username"]: user,
+            _ENV["password"]: password,
+        }
+        if self.ca_file is not None:
+            found[_ENV["ca_file"]] = str(self.ca_file)
+        return found
+
+    def tool_properties(self, user: str, password: str) -> str:
+        """A client config for Kafka's own tools (``--command-config``) logging in as ``user``."""
+        lines = [
+            f"security.protocol={self.protocol.value}",
+            f"sasl.mechanism={self.mechanism.value}",
+            f"sasl.jaas.config={_jaas(_LOGIN_MODULES[self.mechanism], user, password)}",
+        ]
+        if self.ca_file is not None:
+            lines += ["ssl.truststore.type=PEM", f"ssl.truststore.location={self.ca_file}"]
+        return "".join(f"{line}\n" for line in lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +105,7 @@ class BrokerCredentials:
     """The passwords of the broker's principals, kept in ``folder``."""
 
     folder: Path
+    transport: Transport = Transport()
 
     @classmethod
     def of(cls, broker_data_dir: Path) -> BrokerCredentials:
@@ -92,11 +140,11 @@ class BrokerCredentials:
         raise ValueError(f"{self.env_file(user)} holds no password; delete the broker's folder")
 
     def security(self, user: str) -> KafkaSecurity:
-        return KafkaSecurity.scram(user, self.password(user))
+        return self.transport.security(user, self.password(user))
 
     def env(self, user: str) -> dict[str, str]:
         """The BATCHLINE_KAFKA_* settings that make a process connect as ``user``."""
-        return _settings(user, self.password(user))
+        return self.transport.settings(user, self.password(user))
 
     @property
     def exist(self) -> bool:
@@ -116,21 +164,18 @@ class BrokerCredentials:
         """The password of ``user``, created (with its files) unless it exists."""
         if self.env_file(user).exists():
             return self.password(user)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(0o700)
         password = secrets.token_urlsafe(24)
         self._write(user, password)
         return password
 
     def _write(self, user: str, password: str) -> None:
+        settings = self.transport.settings(user, password)
         _write_private(
-            self.env_file(user),
-            "".join(f"{name}={value}\n" for name, value in _settings(user, password).items()),
+            self.env_file(user), "".join(f"{name}={value}\n" for name, value in settings.items())
         )
-        _write_private(
-            self.properties_file(user),
-            "security.protocol=SASL_PLAINTEXT\n"
-            f"sasl.mechanism={MECHANISM.value}\n"
-            f"sasl.jaas.config={_jaas('scram.ScramLoginModule', user, password)}\n",
-        )
+        _write_private(self.properties_file(user), self.transport.tool_properties(user, password))
 
     def format_arguments(self) -> list[str]:
         """``kafka-storage format`` arguments that create every principal's SCRAM credentials."""
@@ -142,15 +187,6 @@ class BrokerCredentials:
                 f"{MECHANISM.value}=[name={user},password={self.password(user)}]",
             )
         ]
-
-
-def _settings(user: str, password: str) -> dict[str, str]:
-    return {
-        _ENV["protocol"]: SecurityProtocol.SASL_PLAINTEXT.value,
-        _ENV["mechanism"]: MECHANISM.value,
-        _ENV["username"]: user,
-        _ENV["password"]: password,
-    }
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -243,11 +279,13 @@ def producer_acl_arguments(topics: Sequence[str], principal: str) -> list[str]:
     ]
 
 
-def scram_user_arguments(user: str, password: str) -> list[str]:
+def scram_user_arguments(
+    user: str, password: str, mechanism: SaslMechanism = MECHANISM
+) -> list[str]:
     """kafka-configs (ConfigCommand) arguments that create or update ``user``'s credentials."""
     return [
         *("--alter", "--entity-type", "users", "--entity-name", user),
-        *("--add-config", f"{MECHANISM.value}=[password={password}]"),
+        *("--add-config", f"{mechanism.value}=[password={password}]"),
     ]
 
 

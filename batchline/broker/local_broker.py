@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from batchline.broker.admin_tools import (
+    AdminLogin,
+    AdminTools,
+    BrokerError,
+    java,
+    log_properties,
+)
 from batchline.broker.auth import (
     ADMIN_USER,
     CREDENTIALS_DIR,
@@ -25,23 +29,15 @@ from batchline.broker.auth import (
     acl_arguments,
     granted_prefixes,
     listener_properties,
-    producer_acl_arguments,
     record_granted,
-    scram_user_arguments,
 )
-from batchline.broker.provision import LOG4J_CONFIG_PATH, ensure_kafka_jars
-from batchline.errors import BatchlineError
+from batchline.broker.provision import ensure_kafka_jars
 from streams.kafka_security import PLAINTEXT, KafkaSecurity
 
 HEAP_MB = 512
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 SERVER_PROPERTIES = "server.properties"
-ACL_TIMEOUT_S = 60.0
-
-
-class BrokerError(BatchlineError):
-    """The local broker could not be started or did not answer."""
 
 
 def free_port() -> int:
@@ -54,17 +50,6 @@ def free_port() -> int:
 def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _java() -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    candidate = Path(java_home) / "bin" / "java" if java_home else None
-    if candidate is not None and candidate.exists():
-        return str(candidate)
-    found = shutil.which("java")
-    if found is None:
-        raise BrokerError("Java 17 or newer is needed to run Kafka: apt-get install openjdk-17-jre")
-    return found
 
 
 def _plaintext_listeners(port: int, controller_port: int) -> list[str]:
@@ -136,6 +121,10 @@ class BrokerLayout:
     def credentials(self) -> BrokerCredentials:
         return BrokerCredentials(self.data_dir / CREDENTIALS_DIR)
 
+    def admin_tools(self, bootstrap: str) -> AdminTools:
+        """Kafka's admin tools logged in as this broker's admin."""
+        return AdminTools(bootstrap, self.credentials.properties_file(ADMIN_USER), self.data_dir)
+
     def write_config(self, port: int, controller_port: int, auth: bool) -> None:
         credentials = self.credentials if auth else None
         # With authentication the file holds the admin's password: its owner's alone.
@@ -163,10 +152,10 @@ def prepare(data_dir: Path, port: int, libs: Path, *, auth: bool = False) -> Bro
         layout.credentials.create()
     layout.write_config(port, controller_port, auth)
     command = [
-        _java(),
+        java(),
         "-cp",
         f"{libs}/*",
-        *_log_properties(layout),
+        *log_properties(layout.data_dir),
         "kafka.tools.StorageTool",
         "format",
         "--standalone",
@@ -183,15 +172,6 @@ def prepare(data_dir: Path, port: int, libs: Path, *, auth: bool = False) -> Bro
     return layout
 
 
-def _log_properties(layout: BrokerLayout) -> list[str]:
-    return [
-        f"-Dlog4j2.configurationFile={LOG4J_CONFIG_PATH}",
-        f"-Dbatchline.broker.logdir={layout.data_dir}",
-        # Kafka stops itself on SIGTERM; log4j's own hook would only race it and complain.
-        "-Dlog4j.shutdownHookEnabled=false",
-    ]
-
-
 def start(data_dir: Path, port: int, *, auth: bool = False) -> subprocess.Popen[bytes]:
     """Starts the broker process (not yet ready: see :func:`wait_ready`); with ``auth``, clients
     must log in with SCRAM-SHA-512 (see batchline.broker.auth)."""
@@ -203,13 +183,13 @@ def start(data_dir: Path, port: int, *, auth: bool = False) -> subprocess.Popen[
     libs = ensure_kafka_jars()
     layout = prepare(data_dir, port, libs, auth=auth)
     command = [
-        _java(),
+        java(),
         f"-Xmx{HEAP_MB}m",
         f"-Xms{HEAP_MB // 2}m",
         "-XX:+UseG1GC",
         "-XX:TieredStopAtLevel=1",
         "-Djava.awt.headless=true",
-        *_log_properties(layout),
+        *log_properties(layout.data_dir),
         "-cp",
         f"{libs}/*",
         "kafka.Kafka",
@@ -279,74 +259,22 @@ def grant_acls(data_dir: Path, bootstrap: str, topic_prefix: str) -> None:
     credentials = layout.credentials
     if topic_prefix in granted_prefixes(credentials.folder):
         return
+    tools = layout.admin_tools(bootstrap)
     for arguments in acl_arguments(topic_prefix):
-        _admin_tool(layout, bootstrap, "AclCommand", ["--add", *arguments], "Granting ACLs")
+        tools.run("AclCommand", ["--add", *arguments], "Granting ACLs")
     record_granted(credentials.folder, topic_prefix)
 
 
-@dataclass(frozen=True, slots=True)
-class ProducerGrant:
-    principal: str
-    topics: tuple[str, ...]
-    env_file: Path
-    properties_file: Path
-
-
-def grant_producer(
-    data_dir: Path, bootstrap: str, principal: str, topics: Sequence[str]
-) -> ProducerGrant:
-    """Gives a producer a principal of its own on the running authenticated broker kept in
-    ``data_dir``: SCRAM credentials (kept in the credentials folder), and the one ACL that lets
-    it write its ``topics`` (an ACL names a topic, which need not exist yet). Running it again
-    changes nothing."""
+def local_admin(data_dir: Path, bootstrap: str) -> AdminLogin:
+    """The admin of the running authenticated broker kept in ``data_dir``; producers' logins
+    go beside its other principals'."""
     layout = BrokerLayout(data_dir.resolve())
     credentials = layout.credentials
     if not credentials.exist:
         raise BrokerError(
             f"{data_dir} holds no authenticated broker: start it with `batchline broker --auth`"
         )
-    password = credentials.create_user(principal)
-    what = f"Granting {principal}"
-    scram = scram_user_arguments(principal, password)
-    _admin_tool(layout, bootstrap, "ConfigCommand", scram, what, redact=password)
-    acl = ["--add", *producer_acl_arguments(topics, principal)]
-    _admin_tool(layout, bootstrap, "AclCommand", acl, what)
-    return ProducerGrant(
-        principal,
-        tuple(topics),
-        credentials.env_file(principal),
-        credentials.properties_file(principal),
-    )
-
-
-def _admin_tool(
-    layout: BrokerLayout,
-    bootstrap: str,
-    tool: str,
-    arguments: list[str],
-    what: str,
-    redact: str | None = None,
-) -> None:
-    """Runs one of Kafka's admin tools (org.apache.kafka.tools.<tool>) as the admin."""
-    command = [
-        _java(),
-        "-XX:TieredStopAtLevel=1",
-        *_log_properties(layout),
-        "-cp",
-        f"{ensure_kafka_jars()}/*",
-        f"org.apache.kafka.tools.{tool}",
-        *("--bootstrap-server", bootstrap),
-        *("--command-config", str(layout.credentials.properties_file(ADMIN_USER))),
-        *arguments,
-    ]
-    result = subprocess.run(  # noqa: S603
-        command, capture_output=True, text=True, check=False, timeout=ACL_TIMEOUT_S
-    )
-    if result.returncode != 0:
-        output = result.stdout + result.stderr
-        if redact:  # a tool may repeat its arguments, a password among them
-            output = output.replace(redact, "***")
-        raise BrokerError(f"{what} failed:\n{output}")
+    return AdminLogin(layout.admin_tools(bootstrap), credentials.security(ADMIN_USER), credentials)
 
 
 def stop(process: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> int:

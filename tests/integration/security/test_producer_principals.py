@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,7 +18,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import TopicAuthorizationFailedError
 
 from api.security import hash_api_key
-from batchline.broker.auth import READER_USER, SERVICE_USER, producer_principal
+from batchline.broker.auth import (
+    ADMIN_USER,
+    READER_USER,
+    SERVICE_USER,
+    BrokerCredentials,
+    producer_principal,
+)
 from schemas import jsonio
 from streams.kafka_security import KafkaSecurity
 from streams.owners import producer_namespace
@@ -32,8 +39,10 @@ COMPLETION_TIMEOUT_S = 60.0
 
 
 def grant(
-    auth_broker: AuthBroker, store_url: str, key_name: str
+    auth_broker: AuthBroker, store_url: str, key_name: str, credentials_dir: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """`batchline keys grant-producer` on the local broker (its folder), or with
+    ``credentials_dir`` as on a broker of your own: logged in as the admin by the settings."""
     env = {
         "PATH": "/usr/bin:/bin",
         "BATCHLINE_STORE_URL": store_url,
@@ -41,9 +50,12 @@ def grant(
         "BATCHLINE_TOPIC_PREFIX": auth_broker.prefix,
         "BATCHLINE_PARTITIONS": str(PARTITIONS),
     }
+    where = ["--broker-dir", str(auth_broker.data_dir)]
+    if credentials_dir is not None:
+        env |= auth_broker.credentials.env(ADMIN_USER)
+        where = ["--credentials-dir", str(credentials_dir)]
     return subprocess.run(
-        [sys.executable, "-m", "batchline.cli", "keys", "grant-producer", key_name]
-        + ["--broker-dir", str(auth_broker.data_dir)],
+        [sys.executable, "-m", "batchline.cli", "keys", "grant-producer", key_name, *where],
         capture_output=True,
         text=True,
         timeout=180,
@@ -109,7 +121,7 @@ def wait_completed(url: str, api_key: str, batch_id: str) -> dict[str, object]:
 
 
 def test_a_granted_producer_writes_its_own_topics_only_its_batches_complete_and_records_are_its(
-    make_stack: StackFactory, auth_broker: AuthBroker
+    make_stack: StackFactory, auth_broker: AuthBroker, tmp_path: Path
 ) -> None:
     stack = make_stack(**auth_broker.credentials.env(SERVICE_USER))
     stack.add_worker()
@@ -129,7 +141,11 @@ def test_a_granted_producer_writes_its_own_topics_only_its_batches_complete_and_
     assert password not in granted.stdout + granted.stderr
     again = grant(auth_broker, stack.store_url, "owner")  # changes nothing
     assert again.returncode == 0 and auth_broker.credentials.password(principal) == password
-    assert grant(auth_broker, stack.store_url, "other").returncode == 0
+    # The other producer is granted as on a broker of your own: the admin's settings, and a
+    # folder of its own for the producer's login.
+    others_folder = tmp_path / "producers"
+    granted_there = grant(auth_broker, stack.store_url, "other", others_folder)
+    assert granted_there.returncode == 0, granted_there.stderr
     others_namespace = producer_namespace(hash_api_key(other_key))
     others_topics = [
         auth_broker.topics.ingest(others_namespace),
@@ -152,6 +168,19 @@ def test_a_granted_producer_writes_its_own_topics_only_its_batches_complete_and_
     headers = asyncio.run(record_result_headers(auth_broker, reader, key))
     assert headers["batchline-outcome"] == b"transformed"
     assert headers["batchline-producer"] == namespace.encode()
+
+    # The other producer's login, from its folder, writes its own topics and its batch completes.
+    others_principal = producer_principal(others_namespace)
+    others_login = BrokerCredentials(others_folder).security(others_principal)
+    assert auth_broker.credentials.password(ADMIN_USER) not in granted_there.stdout
+    others_batch = owned_batch_id(other_key, "others-1")
+    others_chunks = owned_chunks(other_key, others_batch, items(3), 1)
+    asyncio.run(send(auth_broker, others_login, others_topics[0], others_chunks))
+    assert wait_completed(url, other_key, others_batch)["processed"] == 3
+    asyncio.run(send(auth_broker, others_login, others_topics[1], [(key, b"{}", ())]))
+    for topic in (own_topic, own_records):
+        with pytest.raises(TopicAuthorizationFailedError):
+            asyncio.run(send(auth_broker, others_login, topic, [(b"k", b"{}", ())]))
 
     # Not the other producer's topics, nor the shared or internal topics.
     shared = [auth_broker.topics.requests, auth_broker.topics.records]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from batchline.broker.admin_tools import BrokerError, admin_from_settings
 from batchline.broker.auth import (
     ADMIN_USER,
     PRODUCER_USER,
@@ -14,13 +15,14 @@ from batchline.broker.auth import (
     SERVICE_USER,
     USERS,
     BrokerCredentials,
+    Transport,
     acl_arguments,
     granted_prefixes,
     listener_properties,
     record_granted,
 )
 from schemas.settings import Settings
-from streams.kafka_security import SaslMechanism, SecurityProtocol
+from streams.kafka_security import KafkaSecurity, SaslMechanism, SecurityProtocol
 
 
 @pytest.fixture
@@ -119,3 +121,60 @@ def test_usage_names_the_files_not_the_passwords(credentials: BrokerCredentials)
 
 def _values(arguments: list[str], option: str) -> list[str]:
     return [value for name, value in zip(arguments, arguments[1:], strict=False) if name == option]
+
+
+def test_a_producer_on_a_broker_of_your_own_connects_as_its_admin_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("not read here")
+    admin = KafkaSecurity(
+        SecurityProtocol.SASL_SSL, SaslMechanism.SCRAM_SHA_256, "ops", "ops-pw", ca_file
+    )
+    credentials = BrokerCredentials(tmp_path / "producers", Transport.of(admin))
+
+    password = credentials.create_user("producer-p0123456789abcdef")
+
+    assert stat.S_IMODE(credentials.folder.stat().st_mode) == 0o700
+    for name, value in credentials.env("producer-p0123456789abcdef").items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.kafka_security_protocol is SecurityProtocol.SASL_SSL
+    assert settings.kafka_sasl_mechanism is SaslMechanism.SCRAM_SHA_256
+    assert settings.kafka_ca_file == ca_file
+    assert settings.kafka_username == "producer-p0123456789abcdef"
+    tool_config = credentials.properties_file("producer-p0123456789abcdef").read_text()
+    assert tool_config.splitlines() == [
+        "security.protocol=SASL_SSL",
+        "sasl.mechanism=SCRAM-SHA-256",
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="producer-p0123456789abcdef" password="{password}";',
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={ca_file}",
+    ]
+
+
+@pytest.mark.parametrize(
+    "admin",
+    [
+        KafkaSecurity(),
+        KafkaSecurity(SecurityProtocol.SASL_PLAINTEXT, SaslMechanism.PLAIN, "ops", "ops-pw"),
+    ],
+)
+def test_granting_on_a_broker_of_your_own_needs_a_scram_login(
+    admin: KafkaSecurity, tmp_path: Path
+) -> None:
+    with (
+        pytest.raises(BrokerError, match="makes a SCRAM user"),
+        admin_from_settings(admin, "127.0.0.1:9092", tmp_path),
+    ):
+        pass
+
+
+def test_the_admin_s_tool_config_lives_only_while_in_use(tmp_path: Path) -> None:
+    admin = KafkaSecurity.scram("ops", "ops-pw")
+    with admin_from_settings(admin, "127.0.0.1:9092", tmp_path / "producers") as login:
+        config = login.tools.command_config
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        assert 'username="ops" password="ops-pw";' in config.read_text()
+    assert not config.exists()

@@ -1,0 +1,143 @@
+"""Kafka's own admin tools, run from the provisioned Maven Central jars, and what Batchline grants
+with them: the principals' ACLs on the local broker, and a producer's own principal on the local
+broker or on a broker of your own (``batchline keys grant-producer``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from batchline.broker.auth import (
+    BrokerCredentials,
+    Transport,
+    producer_acl_arguments,
+    scram_user_arguments,
+)
+from batchline.broker.provision import LOG4J_CONFIG_PATH, ensure_kafka_jars
+from batchline.errors import BatchlineError
+from streams.kafka_security import KafkaSecurity, SaslMechanism
+
+TOOL_TIMEOUT_S = 60.0
+_SCRAM = (SaslMechanism.SCRAM_SHA_512, SaslMechanism.SCRAM_SHA_256)
+
+
+class BrokerError(BatchlineError):
+    """The broker could not be started, did not answer, or refused an admin tool."""
+
+
+def java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = Path(java_home) / "bin" / "java" if java_home else None
+    if candidate is not None and candidate.exists():
+        return str(candidate)
+    found = shutil.which("java")
+    if found is None:
+        raise BrokerError("Java 17 or newer is needed to run Kafka: apt-get install openjdk-17-jre")
+    return found
+
+
+def log_properties(log_dir: Path) -> list[str]:
+    """JVM options that send a Kafka process's log4j output into ``log_dir``."""
+    return [
+        f"-Dlog4j2.configurationFile={LOG4J_CONFIG_PATH}",
+        f"-Dbatchline.broker.logdir={log_dir}",
+        # Kafka stops itself on SIGTERM; log4j's own hook would only race it and complain.
+        "-Dlog4j.shutdownHookEnabled=false",
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminTools:
+    """Kafka's admin tools (org.apache.kafka.tools.<tool>), logging in with the client config
+    ``command_config`` and logging into ``log_dir``."""
+
+    bootstrap: str
+    command_config: Path
+    log_dir: Path
+
+    def run(self, tool: str, arguments: list[str], what: str, redact: str | None = None) -> None:
+        command = [
+            java(),
+            "-XX:TieredStopAtLevel=1",
+            *log_properties(self.log_dir),
+            "-cp",
+            f"{ensure_kafka_jars()}/*",
+            f"org.apache.kafka.tools.{tool}",
+            *("--bootstrap-server", self.bootstrap),
+            *("--command-config", str(self.command_config)),
+            *arguments,
+        ]
+        result = subprocess.run(  # noqa: S603
+            command, capture_output=True, text=True, check=False, timeout=TOOL_TIMEOUT_S
+        )
+        if result.returncode != 0:
+            output = result.stdout + result.stderr
+            if redact:  # a tool may repeat its arguments, a password among them
+                output = output.replace(redact, "***")
+            raise BrokerError(f"{what} failed:\n{output}")
+
+
+@dataclass(frozen=True, slots=True)
+class AdminLogin:
+    """What granting a producer needs: the admin's tools and client login, and where the
+    producer's own login is written (and how it will connect)."""
+
+    tools: AdminTools
+    security: KafkaSecurity
+    credentials: BrokerCredentials
+
+
+@contextmanager
+def admin_from_settings(
+    security: KafkaSecurity, bootstrap: str, folder: Path
+) -> Iterator[AdminLogin]:
+    """The admin of a broker of your own, logged in as ``security`` (the BATCHLINE_KAFKA_*
+    settings) over SASL/SCRAM; producers' logins go into ``folder`` and connect the same way.
+    The tools' client config, which holds the admin's password, lives only while in use."""
+    if not security.protocol.uses_sasl or security.mechanism not in _SCRAM:
+        raise BrokerError(
+            "Granting a producer makes a SCRAM user: log in as an admin with "
+            "BATCHLINE_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT or SASL_SSL and "
+            "BATCHLINE_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 or SCRAM-SHA-256"
+        )
+    transport = Transport.of(security)
+    with tempfile.TemporaryDirectory(prefix="batchline-admin-") as scratch:
+        config = Path(scratch) / "admin.properties"
+        config.touch(mode=0o600)
+        config.write_text(
+            transport.tool_properties(security.username or "", security.password or "")
+        )
+        tools = AdminTools(bootstrap, config, Path(scratch))
+        yield AdminLogin(tools, security, BrokerCredentials(folder, transport))
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerGrant:
+    principal: str
+    topics: tuple[str, ...]
+    env_file: Path
+    properties_file: Path
+
+
+def grant_producer(admin: AdminLogin, principal: str, topics: Sequence[str]) -> ProducerGrant:
+    """Gives a producer a principal of its own: SCRAM credentials (kept in the admin's
+    credentials folder), and the one ACL that lets it write its ``topics`` (an ACL names a
+    topic, which need not exist yet). Running it again changes nothing."""
+    credentials = admin.credentials
+    password = credentials.create_user(principal)
+    what = f"Granting {principal}"
+    scram = scram_user_arguments(principal, password, credentials.transport.mechanism)
+    admin.tools.run("ConfigCommand", scram, what, redact=password)
+    admin.tools.run("AclCommand", ["--add", *producer_acl_arguments(topics, principal)], what)
+    return ProducerGrant(
+        principal,
+        tuple(topics),
+        credentials.env_file(principal),
+        credentials.properties_file(principal),
+    )
