@@ -166,7 +166,7 @@ def grant_producer(
                     admin.security,
                 )
             )
-    except (BatchlineError, TopicCreationFailed, KafkaError, OSError) as exc:
+    except (BatchlineError, TopicCreationFailed, KafkaError, OSError, ValueError) as exc:
         typer.echo(f"batchline: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"Kafka principal {grant.principal} may write {' and '.join(grant.topics)} only.")

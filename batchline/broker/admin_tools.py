@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchline.broker.auth import (
@@ -55,32 +55,53 @@ def log_properties(log_dir: Path) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class AdminTools:
     """Kafka's admin tools (org.apache.kafka.tools.<tool>), logging in with the client config
-    ``command_config`` and logging into ``log_dir``."""
+    ``command_config`` and logging into ``log_dir``. ``secrets`` (the admin's password) never
+    appear in what a failure says."""
 
     bootstrap: str
     command_config: Path
     log_dir: Path
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
-    def run(self, tool: str, arguments: list[str], what: str, redact: str | None = None) -> None:
-        command = [
-            java(),
-            "-XX:TieredStopAtLevel=1",
-            *log_properties(self.log_dir),
-            "-cp",
-            f"{ensure_kafka_jars()}/*",
+    def run(self, tool: str, arguments: list[str], what: str, secrets: Sequence[str] = ()) -> None:
+        tool_line = [
             f"org.apache.kafka.tools.{tool}",
             *("--bootstrap-server", self.bootstrap),
             *("--command-config", str(self.command_config)),
             *arguments,
         ]
-        result = subprocess.run(  # noqa: S603
-            command, capture_output=True, text=True, check=False, timeout=TOOL_TIMEOUT_S
-        )
+        with tempfile.TemporaryDirectory(prefix="batchline-tool-") as scratch:
+            # The tool and its arguments (a new user's password among them) go in a java
+            # @argfile: on the command line they would show in the process list. (The launcher
+            # expands an @argfile only before the main class, so the class is in it too.)
+            argfile = _private_file(
+                Path(scratch) / "arguments", "".join(f"{_argfile_quoted(a)}\n" for a in tool_line)
+            )
+            result = self._java(argfile, f"{what} failed: Kafka's {tool}")
         if result.returncode != 0:
             output = result.stdout + result.stderr
-            if redact:  # a tool may repeat its arguments, a password among them
-                output = output.replace(redact, "***")
+            for secret in (*self.secrets, *secrets):  # a tool may repeat what it was given
+                output = output.replace(secret, "***")
             raise BrokerError(f"{what} failed:\n{output}")
+
+    def _java(self, argfile: Path, failure: str) -> subprocess.CompletedProcess[str]:
+        command = [
+            java(),
+            "-XX:TieredStopAtLevel=1",
+            *log_properties(self.log_dir),
+            *("-cp", f"{ensure_kafka_jars()}/*"),
+            f"@{argfile}",
+        ]
+        try:
+            return subprocess.run(  # noqa: S603
+                command, capture_output=True, text=True, check=False, timeout=TOOL_TIMEOUT_S
+            )
+        except subprocess.TimeoutExpired:
+            # Not the exception itself: its text repeats the whole command.
+            raise BrokerError(
+                f"{failure} did not finish within {TOOL_TIMEOUT_S:.0f} s (does a broker answer "
+                f"at {self.bootstrap}, and accept the admin's login?)"
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +128,13 @@ def admin_from_settings(
             "BATCHLINE_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 or SCRAM-SHA-256"
         )
     transport = Transport.of(security)
+    password = security.password or ""
     with tempfile.TemporaryDirectory(prefix="batchline-admin-") as scratch:
-        config = Path(scratch) / "admin.properties"
-        config.touch(mode=0o600)
-        config.write_text(
-            transport.tool_properties(security.username or "", security.password or "")
+        config = _private_file(
+            Path(scratch) / "admin.properties",
+            transport.tool_properties(security.username or "", password),
         )
-        tools = AdminTools(bootstrap, config, Path(scratch))
+        tools = AdminTools(bootstrap, config, Path(scratch), secrets=(password,))
         yield AdminLogin(tools, security, BrokerCredentials(folder, transport))
 
 
@@ -133,7 +154,7 @@ def grant_producer(admin: AdminLogin, principal: str, topics: Sequence[str]) -> 
     password = credentials.create_user(principal)
     what = f"Granting {principal}"
     scram = scram_user_arguments(principal, password, credentials.transport.mechanism)
-    admin.tools.run("ConfigCommand", scram, what, redact=password)
+    admin.tools.run("ConfigCommand", scram, what, secrets=(password,))
     admin.tools.run("AclCommand", ["--add", *producer_acl_arguments(topics, principal)], what)
     return ProducerGrant(
         principal,
@@ -141,3 +162,16 @@ def grant_producer(admin: AdminLogin, principal: str, topics: Sequence[str]) -> 
         credentials.env_file(principal),
         credentials.properties_file(principal),
     )
+
+
+def _private_file(path: Path, text: str) -> Path:
+    """``path`` holding ``text``, readable by its owner only from the start."""
+    path.touch(mode=0o600)
+    path.write_text(text)
+    return path
+
+
+def _argfile_quoted(argument: str) -> str:
+    """One argument of a java @argfile: in double quotes, with backslashes and quotes escaped."""
+    escaped = argument.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

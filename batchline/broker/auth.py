@@ -30,6 +30,7 @@ batchline.broker.local_broker runs it.
 from __future__ import annotations
 
 import secrets
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,9 @@ class Transport:
 
     @classmethod
     def of(cls, security: KafkaSecurity) -> Transport:
-        return cls(security.protocol, security.mechanism, security.ca_file)
+        # Absolute: the producer's files are used from other folders than the admin's.
+        ca_file = security.ca_file.resolve() if security.ca_file is not None else None
+        return cls(security.protocol, security.mechanism, ca_file)
 
     def security(self, user: str, password: str) -> KafkaSecurity:
         return KafkaSecurity(self.protocol, self.mechanism, user, password, self.ca_file)
@@ -97,7 +100,8 @@ class Transport:
         ]
         if self.ca_file is not None:
             lines += ["ssl.truststore.type=PEM", f"ssl.truststore.location={self.ca_file}"]
-        return "".join(f"{line}\n" for line in lines)
+        # A .properties reader takes a backslash as an escape: each one is doubled.
+        return "".join(f"{line}\n".replace("\\", "\\\\") for line in lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,23 +162,24 @@ class BrokerCredentials:
         self.folder.chmod(0o700)
         for user in USERS:
             # URL-safe characters only: the password goes into JAAS and --add-scram unquoted.
-            self._write(user, secrets.token_urlsafe(24))
+            self._write(user, new_password())
 
     def create_user(self, user: str) -> str:
         """The password of ``user``, created (with its files) unless it exists."""
         if self.env_file(user).exists():
             return self.password(user)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.folder.chmod(0o700)
-        password = secrets.token_urlsafe(24)
+        if not self.folder.exists():  # a folder given that exists keeps its mode; files are 0600
+            self.folder.mkdir(parents=True, mode=0o700)
+        password = new_password()
         self._write(user, password)
         return password
 
     def _write(self, user: str, password: str) -> None:
         settings = self.transport.settings(user, password)
-        _write_private(
-            self.env_file(user), "".join(f"{name}={value}\n" for name, value in settings.items())
-        )
+        # Quoted for `set -a; . file` (a CA file's path may hold spaces); passwords made here
+        # are URL-safe, so they stay as they are and password() reads them back.
+        text = "".join(f"{name}={shlex.quote(value)}\n" for name, value in settings.items())
+        _write_private(self.env_file(user), text)
         _write_private(self.properties_file(user), self.transport.tool_properties(user, password))
 
     def format_arguments(self) -> list[str]:
@@ -189,6 +194,15 @@ class BrokerCredentials:
         ]
 
 
+def new_password() -> str:
+    """A random password of URL-safe characters that does not start with "-": given as
+    ``--password "$PASSWORD"`` (examples/producer.py, grep, Kafka's tools), one that did would
+    be read as an option (1 in 64 of them did)."""
+    while (password := secrets.token_urlsafe(24)).startswith("-"):
+        pass
+    return password
+
+
 def _write_private(path: Path, text: str) -> None:
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
@@ -196,8 +210,16 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _jaas(module: str, user: str, password: str, *extra: str) -> str:
-    options = " ".join([f'username="{user}"', f'password="{password}"', *extra])
+    options = " ".join([f"username={_quoted(user)}", f"password={_quoted(password)}", *extra])
     return f"org.apache.kafka.common.security.{module} required {options};"
+
+
+def _quoted(value: str) -> str:
+    """A JAAS option value: Kafka's parser reads backslash escapes inside the quotes."""
+    if "\n" in value or "\r" in value:
+        raise ValueError("a Kafka user name or password cannot hold a line break")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def listener_properties(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 import subprocess
 import time
@@ -38,13 +39,38 @@ HEAP_MB = 512
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 SERVER_PROPERTIES = "server.properties"
+# free_port looks this far below the ephemeral range, this many times.
+FREE_PORT_SPAN = 12_000
+FREE_PORT_TRIES = 50
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on now, from just below the kernel's ephemeral range.
+    A port from that range (what binding port 0 gives) is also where this machine's outgoing
+    connections take their local ports: one of them could hold it by the time the server it
+    was chosen for listens (seen: a test's API, "address already in use")."""
+    low = _ephemeral_ports()[0]
+    candidates = range(max(1024, low - FREE_PORT_SPAN), low)
+    for port in random.sample(candidates, min(FREE_PORT_TRIES, len(candidates))):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (Linux; its default else)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def _port_in_use(port: int) -> bool:
@@ -123,7 +149,13 @@ class BrokerLayout:
 
     def admin_tools(self, bootstrap: str) -> AdminTools:
         """Kafka's admin tools logged in as this broker's admin."""
-        return AdminTools(bootstrap, self.credentials.properties_file(ADMIN_USER), self.data_dir)
+        credentials = self.credentials
+        return AdminTools(
+            bootstrap,
+            credentials.properties_file(ADMIN_USER),
+            self.data_dir,
+            secrets=(credentials.password(ADMIN_USER),),
+        )
 
     def write_config(self, port: int, controller_port: int, auth: bool) -> None:
         credentials = self.credentials if auth else None
