@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from schemas.settings import Settings
 from store import ApiKeyRecord, ResultsStore, StoreError
 from streams.errors import TopicCreationFailed
 from streams.kafka_security import KafkaSecurity
-from streams.owners import producer_namespace
+from streams.owners import NAMESPACE_PATTERN, producer_namespace
 from streams.topics import TopicNames, ensure_producer_topics
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -69,7 +70,7 @@ def create_key(name: Annotated[str, typer.Option(help="A name to know the key by
     typer.echo(key)
 
 
-async def _list(store_url: str) -> list[tuple[str, str, str, str]]:
+async def _list(store_url: str) -> list[tuple[str, str, str, str, str]]:
     store = await ResultsStore.connect(store_url)
     try:
         return [
@@ -78,6 +79,7 @@ async def _list(store_url: str) -> list[tuple[str, str, str, str]]:
                 record.name,
                 record.created_at.isoformat(timespec="seconds"),
                 "revoked" if record.revoked_at else "active",
+                producer_namespace(record.key_hash),
             )
             for record in await store.list_api_keys()
         ]
@@ -87,7 +89,8 @@ async def _list(store_url: str) -> list[tuple[str, str, str, str]]:
 
 @keys_app.command("list")
 def list_keys() -> None:
-    """List keys (id, name, created, state); secrets are never shown."""
+    """List keys (id, name, created, state, producer namespace: the prefix of the batch IDs
+    its producers write, see grant-producer); secrets are never shown."""
     for row in asyncio.run(_list(existing_store_url())):
         typer.echo("\t".join(row))
 
@@ -122,7 +125,16 @@ async def _active_key(store_url: str, name_or_id: str) -> ApiKeyRecord | None:
 
 @keys_app.command("grant-producer")
 def grant_producer(
-    name_or_id: Annotated[str, typer.Argument(help="Key id or name.")],
+    name_or_id: Annotated[
+        str | None, typer.Argument(help="Key id or name (or give --namespace).")
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            help="The key's producer namespace (`batchline keys list`, last column) instead "
+            "of the key: no store is read, as where the store cannot be reached."
+        ),
+    ] = None,
     broker_dir: Annotated[
         Path, typer.Option(help="The folder of the local broker started with --auth.")
     ] = Path("data") / AUTH_BROKER_DIR,
@@ -142,11 +154,7 @@ def grant_producer(
     settings are written beside the broker's other credentials (or into --credentials-dir).
     Running it again changes nothing."""
     settings = Settings()
-    key = asyncio.run(_active_key(existing_store_url(), name_or_id))
-    if key is None:
-        typer.echo(f"batchline: no active key {name_or_id!r}", err=True)
-        raise typer.Exit(1)
-    namespace = producer_namespace(key.key_hash)
+    namespace = _granted_namespace(name_or_id, namespace)
     topics = TopicNames(settings.topic_prefix)
     try:
         with _broker_admin(settings, broker_dir, credentials_dir) as admin:
@@ -174,6 +182,23 @@ def grant_producer(
     typer.echo(f"  Kafka's own tools:   --command-config {grant.properties_file}")
     typer.echo("  Batch IDs there start with the key's namespace, alone on the next line:")
     typer.echo(namespace)
+
+
+def _granted_namespace(name_or_id: str | None, namespace: str | None) -> str:
+    if (name_or_id is None) == (namespace is None):
+        typer.echo("batchline: give a key's id or name, or --namespace, not both", err=True)
+        raise typer.Exit(2)
+    if namespace is not None:
+        if not re.fullmatch(NAMESPACE_PATTERN, namespace):
+            typer.echo(f"batchline: {namespace!r} is no producer namespace (p + 16 hex)", err=True)
+            raise typer.Exit(2)
+        return namespace
+    assert name_or_id is not None  # noqa: S101 - one of the two, checked above
+    key = asyncio.run(_active_key(existing_store_url(), name_or_id))
+    if key is None:
+        typer.echo(f"batchline: no active key {name_or_id!r}", err=True)
+        raise typer.Exit(1)
+    return producer_namespace(key.key_hash)
 
 
 @contextmanager

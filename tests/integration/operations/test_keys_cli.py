@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.security import hash_api_key
+from streams.owners import producer_namespace
 from tests.integration.stack import StackFactory
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -44,6 +46,9 @@ def test_created_key_works_is_listed_without_secret_and_is_refused_once_revoked(
     assert listed.returncode == 0
     assert "analytics" in listed.stdout and "active" in listed.stdout
     assert key not in listed.stdout
+    # The last column: the namespace its producers' batch IDs carry (grant-producer --namespace).
+    [row] = [line.split("\t") for line in listed.stdout.splitlines() if "analytics" in line]
+    assert row[-1] == producer_namespace(hash_api_key(key))
 
     assert _keys(env, "create", "--name", "analytics").returncode == 1  # names are unique
     revoked = _keys(env, "revoke", "analytics")

@@ -39,23 +39,34 @@ COMPLETION_TIMEOUT_S = 60.0
 
 
 def grant(
-    auth_broker: AuthBroker, store_url: str, key_name: str, credentials_dir: Path | None = None
+    auth_broker: AuthBroker, store_url: str, key_name: str
 ) -> subprocess.CompletedProcess[str]:
-    """`batchline keys grant-producer` on the local broker (its folder), or with
-    ``credentials_dir`` as on a broker of your own: logged in as the admin by the settings."""
+    """`batchline keys grant-producer` on the local broker (its folder), for a key."""
+    where = [key_name, "--broker-dir", str(auth_broker.data_dir)]
+    return _grant(auth_broker, {"BATCHLINE_STORE_URL": store_url}, where)
+
+
+def grant_elsewhere(
+    auth_broker: AuthBroker, namespace: str, credentials_dir: Path
+) -> subprocess.CompletedProcess[str]:
+    """As on a broker of your own whose keys' store is out of reach: logged in as the admin by
+    the settings, the producer named by its namespace, no store at all."""
+    where = ["--namespace", namespace, "--credentials-dir", str(credentials_dir)]
+    return _grant(auth_broker, auth_broker.credentials.env(ADMIN_USER), where)
+
+
+def _grant(
+    auth_broker: AuthBroker, more_env: dict[str, str], arguments: list[str]
+) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": "/usr/bin:/bin",
-        "BATCHLINE_STORE_URL": store_url,
         "BATCHLINE_KAFKA_BOOTSTRAP": auth_broker.bootstrap,
         "BATCHLINE_TOPIC_PREFIX": auth_broker.prefix,
         "BATCHLINE_PARTITIONS": str(PARTITIONS),
+        **more_env,
     }
-    where = ["--broker-dir", str(auth_broker.data_dir)]
-    if credentials_dir is not None:
-        env |= auth_broker.credentials.env(ADMIN_USER)
-        where = ["--credentials-dir", str(credentials_dir)]
     return subprocess.run(
-        [sys.executable, "-m", "batchline.cli", "keys", "grant-producer", key_name, *where],
+        [sys.executable, "-m", "batchline.cli", "keys", "grant-producer", *arguments],
         capture_output=True,
         text=True,
         timeout=180,
@@ -141,12 +152,12 @@ def test_a_granted_producer_writes_its_own_topics_only_its_batches_complete_and_
     assert password not in granted.stdout + granted.stderr
     again = grant(auth_broker, stack.store_url, "owner")  # changes nothing
     assert again.returncode == 0 and auth_broker.credentials.password(principal) == password
-    # The other producer is granted as on a broker of your own: the admin's settings, and a
-    # folder of its own for the producer's login.
+    # The other producer is granted as on a broker of your own: the admin's settings, its
+    # namespace (`batchline keys list`), and a folder of its own for the producer's login.
     others_folder = tmp_path / "producers"
-    granted_there = grant(auth_broker, stack.store_url, "other", others_folder)
-    assert granted_there.returncode == 0, granted_there.stderr
     others_namespace = producer_namespace(hash_api_key(other_key))
+    granted_there = grant_elsewhere(auth_broker, others_namespace, others_folder)
+    assert granted_there.returncode == 0, granted_there.stderr
     others_topics = [
         auth_broker.topics.ingest(others_namespace),
         auth_broker.topics.producer_records(others_namespace),
