@@ -16,8 +16,10 @@ from pathlib import Path
 from batchline.broker.auth import (
     BrokerCredentials,
     Transport,
+    java_quoted,
     producer_acl_arguments,
     scram_user_arguments,
+    write_private,
 )
 from batchline.broker.provision import LOG4J_CONFIG_PATH, ensure_kafka_jars
 from batchline.errors import BatchlineError
@@ -74,8 +76,8 @@ class AdminTools:
             # The tool and its arguments (a new user's password among them) go in a java
             # @argfile: on the command line they would show in the process list. (The launcher
             # expands an @argfile only before the main class, so the class is in it too.)
-            argfile = _private_file(
-                Path(scratch) / "arguments", "".join(f"{_argfile_quoted(a)}\n" for a in tool_line)
+            argfile = write_private(
+                Path(scratch) / "arguments", "".join(f"{java_quoted(a)}\n" for a in tool_line)
             )
             result = self._java(argfile, f"{what} failed: Kafka's {tool}")
         if result.returncode != 0:
@@ -130,7 +132,7 @@ def admin_from_settings(
     transport = Transport.of(security)
     password = security.password or ""
     with tempfile.TemporaryDirectory(prefix="batchline-admin-") as scratch:
-        config = _private_file(
+        config = write_private(
             Path(scratch) / "admin.properties",
             transport.tool_properties(security.username or "", password),
         )
@@ -162,16 +164,3 @@ def grant_producer(admin: AdminLogin, principal: str, topics: Sequence[str]) -> 
         credentials.env_file(principal),
         credentials.properties_file(principal),
     )
-
-
-def _private_file(path: Path, text: str) -> Path:
-    """``path`` holding ``text``, readable by its owner only from the start."""
-    path.touch(mode=0o600)
-    path.write_text(text)
-    return path
-
-
-def _argfile_quoted(argument: str) -> str:
-    """One argument of a java @argfile: in double quotes, with backslashes and quotes escaped."""
-    escaped = argument.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'

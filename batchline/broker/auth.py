@@ -179,8 +179,8 @@ class BrokerCredentials:
         # Quoted for `set -a; . file` (a CA file's path may hold spaces); passwords made here
         # are URL-safe, so they stay as they are and password() reads them back.
         text = "".join(f"{name}={shlex.quote(value)}\n" for name, value in settings.items())
-        _write_private(self.env_file(user), text)
-        _write_private(self.properties_file(user), self.transport.tool_properties(user, password))
+        write_private(self.env_file(user), text)
+        write_private(self.properties_file(user), self.transport.tool_properties(user, password))
 
     def format_arguments(self) -> list[str]:
         """``kafka-storage format`` arguments that create every principal's SCRAM credentials."""
@@ -203,19 +203,24 @@ def new_password() -> str:
     return password
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> Path:
+    """``path`` holding ``text``, readable by its owner only before anything is written."""
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
     path.write_text(text)
+    return path
 
 
 def _jaas(module: str, user: str, password: str, *extra: str) -> str:
-    options = " ".join([f"username={_quoted(user)}", f"password={_quoted(password)}", *extra])
+    options = " ".join(
+        [f"username={java_quoted(user)}", f"password={java_quoted(password)}", *extra]
+    )
     return f"org.apache.kafka.common.security.{module} required {options};"
 
 
-def _quoted(value: str) -> str:
-    """A JAAS option value: Kafka's parser reads backslash escapes inside the quotes."""
+def java_quoted(value: str) -> str:
+    """``value`` in double quotes as Java's readers take it (a JAAS option, an @argfile's
+    argument): backslashes and quotes escaped inside."""
     if "\n" in value or "\r" in value:
         raise ValueError("a Kafka user name or password cannot hold a line break")
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
