@@ -298,10 +298,9 @@ def producer_principal(namespace: str) -> str:
 def producer_acl_arguments(topics: Sequence[str], principal: str) -> list[str]:
     """kafka-acls ``--add`` arguments: ``principal`` writes its own ``topics`` (its ingest and
     records topics), and nothing else."""
-    allowed = ("--allow-principal", f"User:{principal}", "--operation", "Write")
     return [
-        *allowed,
-        *("--operation", "Describe"),
+        *("--allow-principal", f"User:{principal}"),
+        *("--operation", "Write", "--operation", "Describe"),
         *(argument for topic in topics for argument in ("--topic", topic)),
     ]
 
